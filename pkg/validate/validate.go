@@ -1,0 +1,63 @@
+// Package validate holds the post-run validity checks' common shape: a Check
+// with a PASS, WARN or FAIL status and a one-line detail, and a Report that
+// collects them. Each benchmark supplies its own checks; a run fails
+// validation when any check is FAIL.
+package validate
+
+import "fmt"
+
+// Status is the outcome of one check.
+type Status string
+
+// The three outcomes. WARN flags a threat to validity without failing the run.
+const (
+	Pass Status = "PASS"
+	Warn Status = "WARN"
+	Fail Status = "FAIL"
+)
+
+// Check is one validity check's outcome. Label names the point it applies
+// to ("bs=4,il=512", "c=8"), empty for run-wide checks.
+type Check struct {
+	Name   string `json:"name"`
+	Label  string `json:"label,omitempty"`
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// Title is the check's name with its label, as shown in tables: "name [label]".
+func (c Check) Title() string {
+	if c.Label == "" {
+		return c.Name
+	}
+	return c.Name + " [" + c.Label + "]"
+}
+
+// Report is the ordered list of checks of one run.
+type Report struct {
+	Checks []Check `json:"checks"`
+}
+
+// Add appends a check.
+func (r *Report) Add(name, label string, s Status, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, Label: label, Status: s, Detail: fmt.Sprintf(format, args...)})
+}
+
+// Count returns how many checks have status s.
+func (r *Report) Count(s Status) int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Failed reports whether any check failed.
+func (r *Report) Failed() bool { return r.Count(Fail) > 0 }
+
+// Summary is the one-line count: "7 passed, 1 warnings, 0 failures".
+func (r *Report) Summary() string {
+	return fmt.Sprintf("%d passed, %d warnings, %d failures", r.Count(Pass), r.Count(Warn), r.Count(Fail))
+}
