@@ -52,8 +52,8 @@ func sampleTable() Table[point] {
 		Rows: []point{
 			{length: 128, p50ms: 12.345678901234, count: 10, label: "plain"},
 			{length: 1000000, p50ms: 1500, count: 3, label: `with "quote", comma`},
-			{length: 256, p50ms: 99, count: 0, label: ""},             // missing p50
-			{length: 512, p50ms: math.NaN(), count: 5, label: "nan"},  // NaN is missing too
+			{length: 256, p50ms: 99, count: 0, label: ""},              // missing p50
+			{length: 512, p50ms: math.NaN(), count: 5, label: "nan"},   // NaN is missing too
 			{length: 1024, p50ms: 0.00001234, count: 1, label: "tiny"}, // exponent form
 		},
 	}
