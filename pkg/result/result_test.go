@@ -118,3 +118,22 @@ func TestReadJSONLNamesBadLine(t *testing.T) {
 		t.Errorf("ReadJSONL(bad line 3) = %v, want an error naming line 3", err)
 	}
 }
+
+func TestCountErrors(t *testing.T) {
+	t.Parallel()
+	reqs := []Request{
+		{ErrClass: ErrHTTPStatus, HTTPStatus: 500},
+		{ErrClass: ErrHTTPStatus, HTTPStatus: 429},
+		{ErrClass: ErrHTTPStatus, HTTPStatus: 500},
+		{ErrClass: ErrTimeout},
+		{ErrClass: ErrTimeout, Warmup: true},
+		{},
+	}
+	c := CountErrors(reqs)
+	if got, want := c.String(), "4 failed: 3 http_status (429: 1, 500: 2), 1 timeout"; got != want {
+		t.Errorf("CountErrors(...).String() = %q, want %q", got, want)
+	}
+	if got := CountErrors(nil).String(); got != "no failed requests" {
+		t.Errorf("CountErrors(nil).String() = %q", got)
+	}
+}

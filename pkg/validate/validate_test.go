@@ -1,6 +1,11 @@
 package validate
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/veeksha-go/veeksha/pkg/result"
+)
 
 func TestReport(t *testing.T) {
 	t.Parallel()
@@ -22,5 +27,50 @@ func TestReport(t *testing.T) {
 	}
 	if got, want := r.Checks[0].Title(), "session_count"; got != want {
 		t.Errorf("Title() = %q, want %q", got, want)
+	}
+}
+
+func TestRequestChecks(t *testing.T) {
+	t.Parallel()
+	ok := func(seq, prompt, target, out int) result.Request {
+		return result.Request{Seq: seq, UsageReported: true, PromptTokens: prompt, TargetPromptTokens: target, OutputTokens: out}
+	}
+	tests := []struct {
+		name   string
+		reqs   []result.Request
+		want   map[string]Status
+		detail string
+	}{
+		{"all good", []result.Request{ok(0, 128, 128, 4), ok(1, 128, 128, 4)},
+			map[string]Status{"no_errors": Pass, "output_tokens": Pass, "prompt_tokens_exact": Pass}, ""},
+		{"one failed", []result.Request{ok(0, 128, 128, 4), {Seq: 1, ErrClass: result.ErrHTTPStatus, HTTPStatus: 500}},
+			map[string]Status{"no_errors": Fail, "output_tokens": Pass, "prompt_tokens_exact": Pass}, "1 failed: 1 http_status (500: 1) of 2 requests"},
+		{"wrong prompt length", []result.Request{ok(0, 130, 128, 4)},
+			map[string]Status{"prompt_tokens_exact": Fail}, "request 0: server counted 130 for a target of 128"},
+		{"early stop", []result.Request{ok(0, 128, 128, 3)},
+			map[string]Status{"output_tokens": Warn}, "1 requests produced another output length than 4"},
+		{"no usage", []result.Request{{Seq: 0, OutputTokens: 4}},
+			map[string]Status{"prompt_tokens_exact": Warn}, "reported no usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var r Report
+			r.NoErrors("c=1", tt.reqs)
+			r.OutputTokens("c=1", tt.reqs, 4)
+			r.PromptTokensExact("c=1", tt.reqs)
+			found := false
+			for _, c := range r.Checks {
+				if want, ok := tt.want[c.Name]; ok && c.Status != want {
+					t.Errorf("%s = %s (%s), want %s", c.Name, c.Status, c.Detail, want)
+				}
+				if tt.detail != "" && strings.Contains(c.Detail, tt.detail) {
+					found = true
+				}
+			}
+			if tt.detail != "" && !found {
+				t.Errorf("no check detail contains %q: %+v", tt.detail, r.Checks)
+			}
+		})
 	}
 }

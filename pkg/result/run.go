@@ -1,0 +1,120 @@
+package result
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of the results JSON layout. It changes
+// when a key is renamed or removed; adding keys keeps it.
+const SchemaVersion = 1
+
+// Tool is the name written into every results file.
+const Tool = "veeksha-go"
+
+// End reasons of a run.
+const (
+	EndCompleted   = "completed"
+	EndInterrupted = "interrupted"
+	EndTimeout     = "benchmark_timeout"
+)
+
+// Settings are the run-wide settings every benchmark shares, echoed into its
+// results so a reader knows how the numbers were measured.
+type Settings struct {
+	APIBase string `json:"api_base"`
+	// Server says what answered: "sim:<profile>" for the built-in engine,
+	// else "external".
+	Server          string  `json:"server"`
+	Model           string  `json:"model"`
+	Endpoint        string  `json:"endpoint"`
+	Seed            uint64  `json:"seed"`
+	PromptNonce     uint64  `json:"prompt_nonce"`
+	PromptSalt      bool    `json:"prompt_salt"`
+	NonStandard     bool    `json:"non_standard_fields"`
+	RequestTimeoutS float64 `json:"request_timeout_s"`
+	// BenchmarkTimeoutS bounds each prefill run and each decode (batch,
+	// length) run.
+	BenchmarkTimeoutS float64 `json:"benchmark_timeout_s"`
+	// PromptOverheadTokens is what the server adds to a prompt's words
+	// (chat template, BOS), as measured during calibration.
+	PromptOverheadTokens int `json:"prompt_overhead_tokens"`
+	// LengthSource says how prompt lengths were measured: "tokenize"
+	// (the server's /tokenize endpoint) or "usage_probe".
+	LengthSource string `json:"length_source"`
+}
+
+// Meta is the header of every results JSON file.
+type Meta struct {
+	SchemaVersion int               `json:"schema_version"`
+	Tool          string            `json:"tool"`
+	ToolVersion   string            `json:"tool_version"`
+	Type          string            `json:"type"`
+	Metric        string            `json:"metric"`
+	StartedAt     time.Time         `json:"started_at"`
+	DurationS     float64           `json:"duration_s"`
+	EndReason     string            `json:"end_reason"`
+	Settings      Settings          `json:"settings"`
+	Definitions   map[string]string `json:"definitions"`
+	// PlotRenderer names what drew the PNG charts ("chromium" or "gonum"),
+	// with the reason when the fallback was used.
+	PlotRenderer       string `json:"plot_renderer,omitempty"`
+	PlotFallbackReason string `json:"plot_fallback_reason,omitempty"`
+}
+
+// ErrorCounts tallies failed requests by error class.
+type ErrorCounts struct {
+	Total   int            `json:"total"`
+	ByClass map[string]int `json:"by_class"`
+	// ByStatus counts HTTP status codes of http_status failures.
+	ByStatus map[int]int `json:"by_status,omitempty"`
+}
+
+// CountErrors tallies the failed, non-warmup requests of reqs.
+func CountErrors(reqs []Request) ErrorCounts {
+	c := ErrorCounts{ByClass: map[string]int{}}
+	for i := range reqs {
+		r := &reqs[i]
+		if r.Warmup || r.OK() {
+			continue
+		}
+		c.Total++
+		c.ByClass[r.ErrClass]++
+		if r.ErrClass == ErrHTTPStatus {
+			if c.ByStatus == nil {
+				c.ByStatus = map[int]int{}
+			}
+			c.ByStatus[r.HTTPStatus]++
+		}
+	}
+	return c
+}
+
+// String describes the counts in one line: "3 failed: 2 http_status (500: 2), 1 timeout".
+func (c ErrorCounts) String() string {
+	if c.Total == 0 {
+		return "no failed requests"
+	}
+	classes := make([]string, 0, len(c.ByClass))
+	for k := range c.ByClass {
+		classes = append(classes, k)
+	}
+	slices.Sort(classes)
+	parts := make([]string, 0, len(classes))
+	for _, k := range classes {
+		part := fmt.Sprintf("%d %s", c.ByClass[k], k)
+		if k == ErrHTTPStatus && len(c.ByStatus) > 0 {
+			codes := slices.Sorted(maps.Keys(c.ByStatus))
+			var st []string
+			for _, code := range codes {
+				st = append(st, fmt.Sprintf("%d: %d", code, c.ByStatus[code]))
+			}
+			part += " (" + strings.Join(st, ", ") + ")"
+		}
+		parts = append(parts, part)
+	}
+	return fmt.Sprintf("%d failed: %s", c.Total, strings.Join(parts, ", "))
+}
