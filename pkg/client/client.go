@@ -1,0 +1,227 @@
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// Endpoint selects the OpenAI API a Client streams from.
+type Endpoint string
+
+const (
+	// Chat is POST <base>/chat/completions: the prompt is sent as one user
+	// message and the server applies its chat template.
+	Chat Endpoint = "chat"
+	// Completions is POST <base>/completions: the prompt text is sent as is.
+	Completions Endpoint = "completions"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultRequestTimeout bounds one request, stream included.
+	DefaultRequestTimeout = 120 * time.Second
+	// DefaultMaxConcurrency sizes the idle-connection pool when
+	// Config.MaxConcurrency is 0.
+	DefaultMaxConcurrency = 256
+)
+
+// userAgent is sent instead of openai-go's, so server logs name the tool.
+const userAgent = "veeksha-go"
+
+// Config says which server to talk to and how. It holds no secrets other
+// than APIKey, which is sent only as "Authorization: Bearer <key>".
+type Config struct {
+	// BaseURL is the OpenAI base URL, e.g. "http://localhost:8000/v1".
+	BaseURL string
+	// APIKey is sent as a bearer token when non-empty. The OPENAI_API_KEY
+	// environment variable is never used.
+	APIKey string
+	// Model is sent with every request. It may be empty only when the
+	// Client is used to list models.
+	Model string
+	// Endpoint is Chat (the default when empty) or Completions.
+	Endpoint Endpoint
+	// RequestTimeout bounds each request from send to the end of its
+	// stream; 0 means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// MaxConcurrency is the most requests the caller will have in flight
+	// at once; it sizes the connection pool so that connections are
+	// reused between requests instead of reopened. 0 means
+	// DefaultMaxConcurrency.
+	MaxConcurrency int
+	// NonStandard adds the vLLM-style fields that pin the output length
+	// and report usage per chunk: ignore_eos, min_tokens and
+	// stream_options.continuous_usage_stats.
+	NonStandard bool
+	// RunID prefixes the X-Request-Id header ("<RunID>-<seq>"), so server
+	// logs can be matched with requests.jsonl. Make it unique per run
+	// folder: some servers reject two in-flight requests with one id.
+	RunID string
+	// Logger receives debug records per request; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client sends streamed completions to one server. It is safe for
+// concurrent use. Each Client owns one HTTP transport; call Close when done.
+type Client struct {
+	cfg     Config
+	base    *url.URL
+	path    string // "chat/completions" or "completions", relative to base
+	tr      *http.Transport
+	oa      openai.Client
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+// New checks cfg and builds a Client. It makes no network call.
+func New(cfg Config) (*Client, error) {
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = Chat
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxConcurrency == 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
+	base, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:     cfg,
+		base:    base,
+		path:    "chat/completions",
+		log:     cfg.Logger,
+		timeout: cfg.RequestTimeout,
+	}
+	if cfg.Endpoint == Completions {
+		c.path = "completions"
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.tr = newTransport(cfg.MaxConcurrency)
+	c.oa = openai.NewClient(
+		option.WithBaseURL(base.String()),
+		option.WithAPIKey(cfg.APIKey),
+		option.WithAdminAPIKey(""),
+		option.WithMaxRetries(0),
+		option.WithHTTPClient(&http.Client{Transport: c.tr}),
+		option.WithMiddleware(c.onlyOurHeaders),
+	)
+	return c, nil
+}
+
+// validate reports every problem in cfg and returns the parsed base URL.
+func (cfg *Config) validate() (*url.URL, error) {
+	var errs []error
+	base, err := url.Parse(cfg.BaseURL)
+	switch {
+	case cfg.BaseURL == "":
+		errs = append(errs, errors.New("client: base URL is empty"))
+	case err != nil:
+		errs = append(errs, fmt.Errorf("client: base URL %q: %w", cfg.BaseURL, err))
+	case base.Scheme != "http" && base.Scheme != "https":
+		errs = append(errs, fmt.Errorf("client: base URL %q: scheme must be http or https", cfg.BaseURL))
+	case base.Host == "":
+		errs = append(errs, fmt.Errorf("client: base URL %q has no host", cfg.BaseURL))
+	}
+	if cfg.Endpoint != Chat && cfg.Endpoint != Completions {
+		errs = append(errs, fmt.Errorf("client: endpoint %q: want %q or %q", cfg.Endpoint, Chat, Completions))
+	}
+	if cfg.RequestTimeout < 0 {
+		errs = append(errs, fmt.Errorf("client: request timeout %v is negative", cfg.RequestTimeout))
+	}
+	if cfg.MaxConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("client: max concurrency %d is negative", cfg.MaxConcurrency))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	return base, nil
+}
+
+// newTransport builds the one HTTP transport of a Client, tuned for many
+// long streams to one host:
+//   - MaxIdleConnsPerHost >= the concurrency, so a wave of requests reuses
+//     the previous wave's connections (the default keeps 2 and reopens the
+//     rest, and connection setup would land in TTFC);
+//   - HTTP/1.1 only: one stream per TCP connection, as the Python tools do;
+//     HTTP/2 over TLS multiplexes streams and adds head-of-line delays;
+//   - no transparent gzip, which would buffer the event stream;
+//   - no response-header timeout: a long prefill is not a failure, the
+//     per-request deadline (RequestTimeout) bounds everything.
+func newTransport(maxConcurrency int) *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // HTTP_PROXY is ignored: a proxy's latency would be measured as the server's
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          0, // no total limit
+		MaxIdleConnsPerHost:   maxConcurrency,
+		MaxConnsPerHost:       0,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+}
+
+// onlyOurHeaders replaces the request's headers with the ones this package
+// means to send. openai.NewClient always applies OPENAI_* settings from the
+// environment (API key, admin key, organization, project and
+// OPENAI_CUSTOM_HEADERS), and there is no option to stop it; a benchmark
+// must send only what its flags say, so everything else is dropped here,
+// just before the request goes out.
+func (c *Client) onlyOurHeaders(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	h := make(http.Header, 5)
+	for _, k := range []string{"Accept", "X-Request-Id"} {
+		if v := req.Header.Get(k); v != "" {
+			h.Set(k, v)
+		}
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		h.Set("Content-Type", "application/json")
+	}
+	if c.cfg.APIKey != "" {
+		h.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	}
+	h.Set("User-Agent", userAgent)
+	req.Header = h
+	return next(req)
+}
+
+// Close closes the Client's idle connections. Requests in flight are not
+// affected.
+func (c *Client) Close() {
+	c.tr.CloseIdleConnections()
+}
+
+// BaseURL returns the effective base URL requests go to (with a trailing
+// slash), for logs and run metadata.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// drain reads what is left of a body, at most limit bytes, so the
+// connection can be reused, then closes it.
+func drain(body io.ReadCloser, limit int64) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, limit))
+	_ = body.Close()
+}

@@ -1,0 +1,81 @@
+// Package client sends streamed completions to an OpenAI-compatible server
+// and records each one as a result.Request: when it was sent, when each
+// piece of generated text arrived, what the server reported, and how it
+// failed if it did. It also has the few non-streaming calls a benchmark
+// needs before it starts: Models, Tokenize and ProbePromptTokens.
+//
+// # Timing points
+//
+// Every time is an offset from the run's start (the began argument of
+// Stream), read from Go's monotonic clock:
+//
+//   - Sent: immediately before the request is handed to the HTTP
+//     transport (in an openai-go middleware, after the SDK has built and
+//     serialized the request, so its overhead is not counted as latency).
+//   - FirstByte: when the first byte of the response arrived
+//     (httptrace.GotFirstResponseByte).
+//   - Headers: when the transport returned the response headers.
+//   - TokenTimes: one entry per content chunk, stamped the moment the SSE
+//     decoder returns the event and before its JSON is decoded. A content
+//     chunk carries generated text: chat delta.content, delta.reasoning_content
+//     or delta.reasoning, or completions choices[].text. Role-only and empty
+//     deltas, usage-only chunks and keep-alive comments are not content and
+//     do not start TTFC.
+//   - End: when the stream ended ([DONE], end of body, or failure).
+//
+// # Why the body is read by hand
+//
+// openai-go builds and sends the request (base URL, key, no retries, the
+// tuned transport), but its typed stream is not used to read the answer:
+// Stream.Next decodes each chunk into the full ChatCompletionChunk type
+// before it returns, so a timestamp taken after it includes ~30 µs of
+// decoding (52 allocations) per chunk, and much more under load; and it
+// aborts the whole stream on a chunk that carries "error": null, which
+// some servers and proxies always send. Instead the response body goes
+// through openai-go's ssestream.Decoder (it handles comments, CRLF and
+// multi-line data), each event is stamped as soon as it is complete, and
+// only then decoded with encoding/json into a struct holding the few
+// fields read here. See the package benchmarks for the per-chunk cost.
+//
+// # Outcomes
+//
+// Stream never returns an error: every outcome is data, recorded in the
+// Request's ErrClass (one of result's Err* classes) and Err, with the
+// token times that arrived before a failure kept.
+//
+//   - HTTP status >= 300 (429 included): ErrHTTPStatus, with HTTPStatus and
+//     the server's message, from OpenAI's {"error":{"message"}} shape or
+//     vLLM's {"object":"error","message"} shape.
+//   - No connection, or it broke before the headers: ErrConnect.
+//   - Config.RequestTimeout passed, before the headers or mid-stream:
+//     ErrTimeout.
+//   - The caller's context ended (cancel or its own deadline): ErrCanceled.
+//   - The body broke (reset, cut) or ended before any finish_reason and
+//     [DONE]: ErrStream. A body that ends after a finish_reason without
+//     [DONE] is a success.
+//   - An event with a non-null "error" (or "object":"error"): ErrStream
+//     with the server's message.
+//   - An event whose data is not JSON of the expected shape: ErrDecode.
+//     Reading stops there: we cannot know what the bad event carried (text?
+//     the finish?), so every later token time, gap and count of that
+//     request would be silently off by one chunk. Recording the failure
+//     keeps the request's numbers honest; the run goes on.
+//   - A stream that ended normally with no generated text: ErrNoContent.
+//
+// # Tokens
+//
+// The request asks for usage (stream_options.include_usage). PromptTokens
+// and OutputTokens come from the last usage object seen; without one,
+// OutputTokens is the number of content chunks. When every content chunk
+// carries cumulative usage (vLLM's continuous_usage_stats, asked for with
+// Config.NonStandard), TokensPerChunk holds each chunk's share, so
+// coalesced chunks are never mistaken for single tokens.
+//
+// # Environment
+//
+// openai.NewClient reads OPENAI_API_KEY, OPENAI_ADMIN_KEY, OPENAI_BASE_URL,
+// OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS, and cannot be
+// told not to. The Client overrides the base URL and both keys, and a
+// middleware rebuilds each request's headers from scratch, so none of
+// those variables reaches the server. HTTP_PROXY is not used either.
+package client

@@ -1,0 +1,87 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Sentinel errors for the startup calls (Models, Tokenize,
+// ProbePromptTokens), matched with errors.Is on the *Error they return.
+// One error can match several: an unknown model answered with 404 is both
+// ErrUnknownModel and ErrNotFound, so check ErrUnknownModel first.
+var (
+	// ErrUnreachable: no connection could be made (connection refused, no
+	// such host, network unreachable).
+	ErrUnreachable = errors.New("server unreachable")
+	// ErrNotFound: the server answered 404 (no such endpoint, or no such
+	// model).
+	ErrNotFound = errors.New("not found")
+	// ErrUnauthorized: the server answered 401 or 403 (missing or wrong
+	// API key).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrUnknownModel: the server answered 404, 400 or 422 with a message
+	// that mentions the model.
+	ErrUnknownModel = errors.New("unknown model")
+)
+
+// Error is a failed startup call. It matches the sentinel errors above
+// with errors.Is, and unwraps to the transport error when there was no
+// response.
+type Error struct {
+	// Op is what was attempted, e.g. "list models".
+	Op string
+	// URL is the URL requested.
+	URL string
+	// Status is the HTTP status, 0 when no response arrived.
+	Status int
+	// Message is the server's error message (or a body excerpt).
+	Message string
+	// Err is the transport error when Status is 0.
+	Err error
+}
+
+// Error returns a one-line message that names the URL.
+func (e *Error) Error() string {
+	switch {
+	case e.Status == 0 && e.unreachable():
+		return fmt.Sprintf("%s: no server is listening at %s: %v", e.Op, e.URL, e.Err)
+	case e.Status == 0:
+		return fmt.Sprintf("%s: %s: %v", e.Op, e.URL, e.Err)
+	}
+	return fmt.Sprintf("%s: %s answered HTTP %d: %s", e.Op, e.URL, e.Status, e.Message)
+}
+
+// Unwrap returns the transport error, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches ErrUnreachable, ErrNotFound, ErrUnauthorized and
+// ErrUnknownModel.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrUnreachable:
+		return e.Status == 0 && e.unreachable()
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	case ErrUnknownModel:
+		switch e.Status {
+		case http.StatusNotFound, http.StatusBadRequest, http.StatusUnprocessableEntity:
+			return strings.Contains(strings.ToLower(e.Message), "model")
+		}
+	}
+	return false
+}
+
+// unreachable reports whether the transport error happened while dialing.
+func (e *Error) unreachable() bool {
+	var op *net.OpError
+	if errors.As(e.Err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(e.Err, &dns)
+}

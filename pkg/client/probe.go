@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// Models lists the model IDs the server serves (GET <base>/models), in the
+// server's order. Errors are *Error.
+func (c *Client) Models(ctx context.Context) ([]string, error) {
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := c.call(ctx, "list models", http.MethodGet, "models", nil, &list); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list.Data))
+	for _, m := range list.Data {
+		ids = append(ids, m.ID)
+	}
+	return ids, nil
+}
+
+// Tokenize asks the server's vLLM-style /tokenize endpoint, at the server
+// root (the base URL without its trailing /v1), how many tokens text is as
+// the configured endpoint will see it: on the chat endpoint text is sent as
+// one user message with add_generation_prompt, so the chat template's
+// tokens are counted too. ok is false, with a nil error, when the server
+// has no such endpoint (404, 405 or 501). Other errors are *Error.
+func (c *Client) Tokenize(ctx context.Context, text string) (n int, ok bool, err error) {
+	body := map[string]any{"model": c.cfg.Model, "prompt": text}
+	if c.cfg.Endpoint == Chat {
+		body = map[string]any{
+			"model":                 c.cfg.Model,
+			"messages":              []map[string]string{{"role": "user", "content": text}},
+			"add_generation_prompt": true,
+		}
+	}
+	var out struct {
+		Count  *int  `json:"count"`
+		Tokens []int `json:"tokens"`
+	}
+	err = c.call(ctx, "tokenize", http.MethodPost, c.tokenizePath(), body, &out)
+	var e *Error
+	if errors.As(err, &e) && !errors.Is(err, ErrUnknownModel) {
+		switch e.Status {
+		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+			return 0, false, nil
+		}
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case out.Count != nil:
+		return *out.Count, true, nil
+	case out.Tokens != nil:
+		return len(out.Tokens), true, nil
+	}
+	return 0, false, &Error{Op: "tokenize", URL: c.resolve(c.tokenizePath()), Status: http.StatusOK,
+		Message: "response has neither count nor tokens"}
+}
+
+// tokenizePath is /tokenize at the server root, relative to the base URL:
+// "../tokenize" when the base URL ends in /v1, else "tokenize".
+func (c *Client) tokenizePath() string {
+	if strings.HasSuffix(c.base.Path, "/v1/") {
+		return "../tokenize"
+	}
+	return "tokenize"
+}
+
+// ProbePromptTokens sends a non-streaming request with max_tokens 1 and
+// returns the server's usage.prompt_tokens for text: the prompt length as
+// the server counts it, chat template included. It covers servers without
+// /tokenize (Ollama, hosted APIs). Errors are *Error.
+func (c *Client) ProbePromptTokens(ctx context.Context, text string) (int, error) {
+	var params any
+	if c.cfg.Endpoint == Completions {
+		params = openai.CompletionNewParams{
+			Model:     openai.CompletionNewParamsModel(c.cfg.Model),
+			Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(text)},
+			MaxTokens: openai.Int(1),
+		}
+	} else {
+		params = openai.ChatCompletionNewParams{
+			Model:     c.cfg.Model,
+			Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
+			MaxTokens: openai.Int(1),
+		}
+	}
+	var out struct {
+		Usage *struct {
+			PromptTokens int `json:"prompt_tokens"`
+		} `json:"usage"`
+	}
+	if err := c.call(ctx, "probe prompt tokens", http.MethodPost, c.path, params, &out); err != nil {
+		return 0, err
+	}
+	if out.Usage == nil {
+		return 0, &Error{Op: "probe prompt tokens", URL: c.resolve(c.path), Status: http.StatusOK,
+			Message: "response has no usage.prompt_tokens"}
+	}
+	return out.Usage.PromptTokens, nil
+}
+
+// call sends one non-streaming request and decodes its JSON answer into
+// dst. Every failure is an *Error.
+func (c *Client) call(ctx context.Context, op, method, path string, params, dst any) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
+	defer cancel()
+	url := c.resolve(path)
+	var res *http.Response
+	err := c.oa.Execute(ctx, method, path, params, &res, option.WithHeader("Accept", "application/json"))
+	if res != nil && res.StatusCode >= 300 {
+		body := readExcerpt(res.Body, errorBodyLimit)
+		return &Error{Op: op, URL: url, Status: res.StatusCode, Message: errorMessage(body)}
+	}
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errRequestTimeout) {
+			err = fmt.Errorf("no answer within the request timeout (%v): %w", c.timeout, err)
+		}
+		return &Error{Op: op, URL: url, Err: err}
+	}
+	body := readExcerpt(res.Body, 16<<20)
+	if err := json.Unmarshal(body, dst); err != nil {
+		return &Error{Op: op, URL: url, Status: res.StatusCode,
+			Message: fmt.Sprintf("answer is not the expected JSON (%v): %s", err, excerpt(body))}
+	}
+	return nil
+}
+
+// resolve is the absolute URL of path, for messages.
+func (c *Client) resolve(path string) string {
+	u, err := c.base.Parse(path)
+	if err != nil {
+		return c.base.String() + path
+	}
+	return u.String()
+}

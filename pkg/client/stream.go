@@ -1,0 +1,259 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/veeksha-go/veeksha/pkg/result"
+)
+
+// errRequestTimeout is the cause of a request context that hit
+// Config.RequestTimeout; it tells a timeout apart from the caller's own
+// deadline or cancellation.
+var errRequestTimeout = errors.New("request timeout")
+
+// drainGrace bounds how long Stream waits, after [DONE], for the end of the
+// response body. Reading the body to its end lets the connection be reused
+// (closing it early closes the connection, and the next request would pay
+// for a new one inside its TTFC); a server that keeps the response open
+// after [DONE] costs at most this much, and only its connection is lost.
+const drainGrace = 50 * time.Millisecond
+
+// errorBodyLimit bounds how much of an error body is read.
+const errorBodyLimit = 64 << 10
+
+// Call is one request to send.
+type Call struct {
+	// Seq numbers the request in its run folder; it is recorded and sent
+	// in the X-Request-Id header.
+	Seq int
+	// Warmup is recorded as is.
+	Warmup bool
+	// Prompt is the user message (chat) or the prompt text (completions).
+	Prompt string
+	// TargetPromptTokens is recorded as is: the prompt length asked for,
+	// in server tokens.
+	TargetPromptTokens int
+	// MaxTokens is sent as max_tokens (and min_tokens when
+	// Config.NonStandard); 0 sends neither and lets the server decide.
+	MaxTokens int
+	// Intended is when the traffic pattern wanted the request sent, as an
+	// offset from the run start; it is recorded as is.
+	Intended time.Duration
+	// OnAccepted, when non-nil, is called exactly once, from Stream's
+	// goroutine: when the response headers arrive with a 2xx status, or as
+	// soon as the request fails in any way before that.
+	OnAccepted func()
+}
+
+// Stream sends one streamed request and returns its record. began is the
+// run's start: every time in the record is an offset from it (monotonic
+// clock). Stream never fails: every outcome, including HTTP errors,
+// resets, timeouts and cancellation, is recorded in the returned Request
+// (ErrClass, Err, HTTPStatus), with whatever token times arrived before
+// the failure. It returns when the stream has ended.
+func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.Request {
+	r := result.Request{
+		Seq:                call.Seq,
+		Warmup:             call.Warmup,
+		TargetPromptTokens: call.TargetPromptTokens,
+		TargetOutputTokens: call.MaxTokens,
+		Intended:           call.Intended,
+	}
+	accepted := false
+	accept := func() {
+		if !accepted {
+			accepted = true
+			if call.OnAccepted != nil {
+				call.OnAccepted()
+			}
+		}
+	}
+	defer accept()
+
+	parent := ctx
+	ctx, cancel := context.WithTimeoutCause(parent, c.timeout, errRequestTimeout)
+	defer cancel()
+	var firstByte atomic.Int64 // written by the transport's reader goroutine
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotFirstResponseByte: func() { firstByte.Store(int64(time.Since(began))) },
+	})
+	// stamp runs just around the transport call, after openai-go has built
+	// the request: Sent is as close to the wire as this package can get.
+	stamp := func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		r.Sent = time.Since(began)
+		res, err := next(req)
+		if err == nil {
+			r.Headers = time.Since(began)
+		}
+		return res, err
+	}
+
+	r.Sent = time.Since(began) // kept if the request never reaches the transport
+	var res *http.Response
+	err := c.oa.Post(ctx, c.path, c.params(call), &res, c.streamOptions(call, stamp)...)
+	r.FirstByte = time.Duration(firstByte.Load())
+	accept()
+
+	switch {
+	case res != nil && res.StatusCode >= 300:
+		// openai-go has read the body and put it back for us.
+		r.HTTPStatus = res.StatusCode
+		body := readExcerpt(res.Body, errorBodyLimit)
+		r.End = time.Since(began)
+		fail(&r, result.ErrHTTPStatus, fmt.Sprintf("HTTP %d: %s", res.StatusCode, errorMessage(body)))
+	case err != nil:
+		r.End = time.Since(began)
+		class, msg := c.classify(parent, ctx, err, "before the response headers")
+		if class == result.ErrStream {
+			class = result.ErrConnect // no headers yet: the connection failed
+		}
+		fail(&r, class, msg)
+	default:
+		r.HTTPStatus = res.StatusCode
+		c.read(parent, ctx, cancel, res, began, &r)
+	}
+	c.log.Debug("request done", "req_seq", r.Seq, "http_status", r.HTTPStatus,
+		"chunks", len(r.TokenTimes), "err_class", r.ErrClass, "err", r.Err)
+	return r
+}
+
+// params builds the request body, without the fields set by
+// streamOptions.
+func (c *Client) params(call Call) any {
+	extra := map[string]any{}
+	if c.cfg.NonStandard {
+		extra["ignore_eos"] = true
+		if call.MaxTokens > 0 {
+			extra["min_tokens"] = call.MaxTokens
+		}
+	}
+	usage := openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	if c.cfg.Endpoint == Completions {
+		p := openai.CompletionNewParams{
+			Model:         openai.CompletionNewParamsModel(c.cfg.Model),
+			Prompt:        openai.CompletionNewParamsPromptUnion{OfString: openai.String(call.Prompt)},
+			StreamOptions: usage,
+		}
+		if call.MaxTokens > 0 {
+			p.MaxTokens = openai.Int(int64(call.MaxTokens))
+		}
+		p.SetExtraFields(extra)
+		return p
+	}
+	p := openai.ChatCompletionNewParams{
+		Model:         c.cfg.Model,
+		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage(call.Prompt)},
+		StreamOptions: usage,
+	}
+	if call.MaxTokens > 0 {
+		p.MaxTokens = openai.Int(int64(call.MaxTokens))
+	}
+	p.SetExtraFields(extra)
+	return p
+}
+
+func (c *Client) streamOptions(call Call, stamp option.Middleware) []option.RequestOption {
+	opts := []option.RequestOption{
+		option.WithJSONSet("stream", true),
+		option.WithHeader("Accept", "text/event-stream"),
+		option.WithHeader("X-Request-Id", c.requestID(call.Seq)),
+		option.WithMiddleware(stamp),
+	}
+	if c.cfg.NonStandard {
+		opts = append(opts, option.WithJSONSet("stream_options.continuous_usage_stats", true))
+	}
+	return opts
+}
+
+// requestID is the X-Request-Id of request seq: "<RunID>-<seq>", or just
+// "<seq>" without a RunID.
+func (c *Client) requestID(seq int) string {
+	if c.cfg.RunID == "" {
+		return strconv.Itoa(seq)
+	}
+	return c.cfg.RunID + "-" + strconv.Itoa(seq)
+}
+
+// read consumes the event stream of a 2xx response into r.
+//
+// Each event's arrival is stamped as soon as the decoder returns it, before
+// its JSON is decoded, so decoding cost never lands in a token time.
+func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, res *http.Response, began time.Time, r *result.Request) {
+	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "application/json" {
+		body := readExcerpt(res.Body, errorBodyLimit)
+		r.End = time.Since(began)
+		fail(r, result.ErrStream, "server did not stream (Content-Type application/json): "+excerpt(body))
+		return
+	}
+	dec := ssestream.NewDecoder(res)
+	defer dec.Close()
+	var st streamState
+	var failClass, failMsg string
+	done := false
+	for dec.Next() {
+		at := time.Since(began)
+		data := dec.Event().Data
+		if isDone(data) {
+			done = true
+			break
+		}
+		if class, msg := st.add(data, at); class != "" {
+			failClass, failMsg = class, msg
+			break
+		}
+	}
+	r.End = time.Since(began)
+	st.fill(r)
+	switch {
+	case failClass != "":
+		fail(r, failClass, failMsg)
+	case done:
+		t := time.AfterFunc(drainGrace, cancel)
+		drain(res.Body, errorBodyLimit)
+		t.Stop()
+	case dec.Err() != nil:
+		class, msg := c.classify(parent, ctx, dec.Err(), "mid-stream")
+		fail(r, class, msg)
+	case st.finish == "":
+		fail(r, result.ErrStream, "stream ended early: body ended before any finish_reason or [DONE]")
+	}
+	if r.ErrClass == "" && len(r.TokenTimes) == 0 {
+		fail(r, result.ErrNoContent, "stream ended without any generated text")
+	}
+}
+
+// isDone reports whether an event's data is the [DONE] sentinel.
+func isDone(data []byte) bool {
+	return bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]"))
+}
+
+// classify maps an error seen while sending or reading (at stage) to an
+// error class: the request timeout, the caller's cancellation (or
+// deadline), or a broken connection (ErrStream; the caller turns it into
+// ErrConnect when no headers had arrived).
+func (c *Client) classify(parent, ctx context.Context, err error, stage string) (class, msg string) {
+	switch {
+	case errors.Is(context.Cause(ctx), errRequestTimeout):
+		return result.ErrTimeout, fmt.Sprintf("request timeout (%v) passed %s", c.timeout, stage)
+	case parent.Err() != nil:
+		return result.ErrCanceled, fmt.Sprintf("canceled %s: %v", stage, context.Cause(parent))
+	}
+	return result.ErrStream, fmt.Sprintf("connection broke %s: %v", stage, err)
+}
+
+func fail(r *result.Request, class, msg string) {
+	r.ErrClass, r.Err = class, msg
+}
