@@ -156,7 +156,7 @@ func (d Decision) String() string {
 		s += fmt.Sprintf(" (level %s, distance %.3f)", fmtLevel(d.ReusedFrom), d.Distance)
 	}
 	if d.Gain != nil {
-		s += fmt.Sprintf(", gain %+.1f%%", 100**d.Gain)
+		s += fmt.Sprintf(", gain %+.1f%%", 100*(*d.Gain))
 	}
 	if d.Reason != "" {
 		s += ": " + d.Reason

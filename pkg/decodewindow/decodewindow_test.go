@@ -127,6 +127,24 @@ func TestAnalyze(t *testing.T) {
 			wantSkipped:   map[string]int{},
 		},
 		{
+			// One request ends at 20 as another starts: two requests decode
+			// throughout [10, 30], one segment. The original saw a peak of
+			// 3 at the instant 20 and found no window.
+			name: "hand-over at one instant keeps the window whole",
+			streams: []Stream{
+				{Arrivals: at(0, 10*ms, 20*ms)},
+				{Arrivals: at(10*ms, 20*ms, 30*ms)},
+				{Arrivals: at(20*ms, 30*ms, 40*ms)},
+			},
+			wantPeak:      2,
+			wantThreshold: 2,
+			wantSegments:  []Segment{{10 * ms, 30 * ms}},
+			wantSelected:  []Segment{{10 * ms, 30 * ms}},
+			wantChunkGaps: at(10*ms, 10*ms, 10*ms, 10*ms, 10*ms),
+			wantTokenGaps: at(10*ms, 10*ms, 10*ms, 10*ms, 10*ms),
+			wantSkipped:   map[string]int{},
+		},
+		{
 			// Active goes 1, 2, 3, 2, 1: the reference emits [10,20], [20,30],
 			// [30,40] for threshold 2 and would count the chunks at 20, 30
 			// twice; merged there is one segment.

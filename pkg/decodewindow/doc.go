@@ -20,9 +20,10 @@
 //     same instant, the two were never decoding together, so they do not
 //     make a peak of 2 (the original counted that instant).
 //   - Adjacent qualifying segments are merged into one maximal segment, so
-//     an arrival on a boundary is never counted twice. With the default
-//     threshold (the peak) segments can never be adjacent, so this changes
-//     nothing there; it matters only for a fixed threshold below the peak.
+//     an arrival on a boundary is never counted twice. With a fixed
+//     threshold below the peak this is common (the count goes 2, 3, 2); with
+//     the default threshold it happens only when one request ends at the
+//     very instant another starts.
 //
 // Analyze is the entry point; Result.Report is the decode_window.json form.
 package decodewindow
