@@ -1,0 +1,93 @@
+package decode
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/chart"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// Results is decode_results.json: the reference layout ("type", "metric",
+// "results" with TBT in seconds) plus metadata, configuration, errors and
+// validation.
+type Results struct {
+	result.Meta
+	Config     Config             `json:"config"`
+	Results    []Row              `json:"results"`
+	Errors     result.ErrorCounts `json:"errors"`
+	Validation *validate.Report   `json:"validation,omitempty"`
+}
+
+func ms(s float64) float64 { return s * 1000 }
+
+// Table is the results table, shared by the console and the CSV file.
+func Table(rows []Row) report.Table[Row] {
+	tbt := func(header, key string, get func(Row) float64) report.Column[Row] {
+		return report.Column[Row]{Header: header, Key: key, Decimals: 2, Value: func(r Row) (float64, bool) {
+			return ms(get(r)), r.TBT.Count > 0
+		}}
+	}
+	integer := func(header, key string, get func(Row) int) report.Column[Row] {
+		return report.Column[Row]{Header: header, Key: key, Value: func(r Row) (float64, bool) { return float64(get(r)), true }}
+	}
+	return report.Table[Row]{
+		Title: "Decode Results (TBT in decode window)",
+		Columns: []report.Column[Row]{
+			integer("Batch Size", "batch_size", func(r Row) int { return r.BatchSize }),
+			integer("Input Length", "input_length", func(r Row) int { return r.InputLength }),
+			tbt("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TBT.Mean }),
+			tbt("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TBT.Median }),
+			tbt("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TBT.P99 }),
+			tbt("Min (ms)", "min_ms", func(r Row) float64 { return r.TBT.Min }),
+			tbt("Max (ms)", "max_ms", func(r Row) float64 { return r.TBT.Max }),
+			integer("Samples", "samples", func(r Row) int { return r.TBT.Count }),
+			{Header: "Per-token P50 (ms)", Key: "per_token_p50_ms", Decimals: 2, Value: func(r Row) (float64, bool) {
+				return ms(r.TBTPerToken.Median), r.TBTPerToken.Count > 0
+			}},
+			{Header: "Tok/chunk", Key: "tokens_per_chunk_mean", Decimals: 2, Value: func(r Row) (float64, bool) {
+				if r.TokensPerChunk == nil {
+					return 0, false
+				}
+				return r.TokensPerChunk.Mean, true
+			}},
+			{Header: "Decode (tok/s)", Key: "decode_tokens_per_s", Decimals: 1, Value: func(r Row) (float64, bool) { return r.DecodeTPS, r.DecodeTPS > 0 }},
+			integer("Peak", "peak_concurrency", func(r Row) int { return r.PeakConcurrency }),
+			integer("Errors", "errors", func(r Row) int { return r.Errors }),
+		},
+		Rows: rows,
+		Notes: []string{
+			"TBT = gap between content chunks while the whole batch decoded together; per-token = chunk gap / tokens in the chunk",
+			"decode tok/s = batch size / mean per-token TBT; Peak = most requests the server decoded at once",
+		},
+	}
+}
+
+// Charts are the run's plots: TBT P50 and P99 against batch size, one line
+// per input length.
+func Charts(rows []Row, inputLengths []int) []chart.Chart {
+	series := func(dashed bool, get func(Row) float64) []chart.Series {
+		var out []chart.Series
+		for _, l := range inputLengths {
+			s := chart.Series{Name: "il=" + strconv.Itoa(l), Dashed: dashed}
+			for _, r := range rows {
+				if r.InputLength == l && r.TBT.Count > 0 {
+					s.X, s.Y = append(s.X, float64(r.BatchSize)), append(s.Y, ms(get(r)))
+				}
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	return []chart.Chart{
+		{Name: "tbt_p50_vs_batch_size", Title: "Time Between Tokens (P50) vs Batch Size", XLabel: "Batch Size", YLabel: "TBT P50 (ms)",
+			Series: series(false, func(r Row) float64 { return r.TBT.Median })},
+		{Name: "tbt_p99_vs_batch_size", Title: "Time Between Tokens (P99) vs Batch Size", XLabel: "Batch Size", YLabel: "TBT P99 (ms)",
+			Series: series(true, func(r Row) float64 { return r.TBT.P99 })},
+	}
+}
+
+// Folder is the combination's folder inside the run: "bs=4_il=512".
+func Folder(c Combination) string { return fmt.Sprintf("bs=%d_il=%d", c.BatchSize, c.InputLength) }

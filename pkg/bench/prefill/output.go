@@ -1,0 +1,63 @@
+package prefill
+
+import (
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/chart"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// Results is prefill_results.json: the reference layout ("type", "metric",
+// "results" with TTFC in seconds) plus the run's metadata, configuration,
+// error counts and validation.
+type Results struct {
+	result.Meta
+	Config     Config             `json:"config"`
+	Results    []Row              `json:"results"`
+	Errors     result.ErrorCounts `json:"errors"`
+	Validation *validate.Report   `json:"validation,omitempty"`
+}
+
+func ms(s float64) float64 { return s * 1000 }
+
+// Table is the results table, shared by the console and the CSV file.
+func Table(rows []Row) report.Table[Row] {
+	ttfc := func(header, key string, get func(Row) float64) report.Column[Row] {
+		return report.Column[Row]{Header: header, Key: key, Decimals: 2, Value: func(r Row) (float64, bool) {
+			return ms(get(r)), r.TTFC.Count > 0
+		}}
+	}
+	return report.Table[Row]{
+		Title: "Prefill Results (TTFC)",
+		Columns: []report.Column[Row]{
+			{Header: "Input Length", Key: "input_length", Value: func(r Row) (float64, bool) { return float64(r.InputLength), true }},
+			ttfc("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TTFC.Mean }),
+			ttfc("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TTFC.Median }),
+			ttfc("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TTFC.P99 }),
+			ttfc("Min (ms)", "min_ms", func(r Row) float64 { return r.TTFC.Min }),
+			ttfc("Max (ms)", "max_ms", func(r Row) float64 { return r.TTFC.Max }),
+			{Header: "Count", Key: "count", Value: func(r Row) (float64, bool) { return float64(r.TTFC.Count), true }},
+			{Header: "Errors", Key: "errors", Value: func(r Row) (float64, bool) { return float64(r.Errors), true }},
+			{Header: "Prefill (tok/s)", Key: "prefill_tokens_per_s", Value: func(r Row) (float64, bool) { return r.PrefillTPS, r.PrefillTPS > 0 }},
+		},
+		Rows:  rows,
+		Notes: []string{"TTFC = first generated chunk - send; prefill tok/s = input length / P50 TTFC (includes network, queueing and the first decode step)"},
+	}
+}
+
+// Charts are the run's plots: TTFC P50 and P99 against input length.
+func Charts(rows []Row) []chart.Chart {
+	p50 := chart.Series{Name: "P50"}
+	p99 := chart.Series{Name: "P99", Dashed: true}
+	for _, r := range rows {
+		if r.TTFC.Count == 0 {
+			continue
+		}
+		p50.X, p50.Y = append(p50.X, float64(r.InputLength)), append(p50.Y, ms(r.TTFC.Median))
+		p99.X, p99.Y = append(p99.X, float64(r.InputLength)), append(p99.Y, ms(r.TTFC.P99))
+	}
+	return []chart.Chart{{
+		Name: "ttfc_vs_input_length", Title: "Time to First Token vs Input Length",
+		XLabel: "Input Length (tokens)", YLabel: "TTFC (ms)", Series: []chart.Series{p50, p99},
+	}}
+}

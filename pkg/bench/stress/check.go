@@ -1,0 +1,66 @@
+package stress
+
+import (
+	"math"
+
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// monotonicDrop is the throughput ratio below which a higher level's
+// output throughput counts as a drop.
+const monotonicDrop = 0.9
+
+// Check validates every level and the sweep as a whole.
+func Check(cfg Config, runs []LevelRun, points []Point) validate.Report {
+	var rep validate.Report
+	if len(points) == 0 {
+		rep.Add("levels_measured", "", validate.Fail, "no level was measured")
+		return rep
+	}
+	for i, p := range points {
+		label := cfg.LevelName(p.Level)
+		if !p.Complete {
+			rep.Add("level_complete", label, validate.Warn, "the level was interrupted: its numbers cover only part of the point duration")
+		}
+		if p.ErrorsBy.Total-p.Cut > 0 {
+			rep.Add("no_errors", label, validate.Fail, "%d of %d requests sent in the window failed: %s", p.ErrorsBy.Total-p.Cut, p.Sent, p.ErrorsBy)
+		} else {
+			rep.Add("no_errors", label, validate.Pass, "all %d requests sent in the window succeeded or were cut at the end", p.Sent)
+		}
+		if p.Cut > 0 {
+			rep.Add("no_cut_requests", label, validate.Warn, "%d requests were still running at the end of the %.0f s grace period and were cut: the latency percentiles leave them out", p.Cut, cfg.GracePeriod.Seconds())
+		}
+		measured := validate.Measured(runs[i].Requests)
+		rep.PromptTokensExact(label, measured)
+		rep.OutputTokens(label, measured, cfg.OutputLength)
+		if p.NumRequests >= MinSamples {
+			rep.Add("sample_count", label, validate.Pass, "%d requests after warm-up", p.NumRequests)
+		} else {
+			rep.Add("sample_count", label, validate.Warn, "only %d requests after warm-up (need >= %d): lengthen --point-duration", p.NumRequests, MinSamples)
+		}
+		if runs[i].Config.TrafficMode == FixedRate && p.ScheduledRate > 0 {
+			gap := math.Abs(p.AchievedRate-p.ScheduledRate) / p.ScheduledRate
+			if gap <= RateTolerance {
+				rep.Add("arrival_rate", label, validate.Pass, "sent %.2f req/s of the %.2f scheduled (nominal %.2f), send lag P99 %.1f ms", p.AchievedRate, p.ScheduledRate, p.OfferedRate, 1000*p.SendLag.P99)
+			} else {
+				rep.Add("arrival_rate", label, validate.Fail, "sent %.2f req/s but the schedule asked for %.2f (%.0f%% off): the client could not keep up", p.AchievedRate, p.ScheduledRate, 100*gap)
+			}
+		}
+	}
+	drops, prev := 0, -1.0
+	for _, p := range points {
+		if !p.Complete || p.NumRequests < MinSamples {
+			continue
+		}
+		if prev > 0 && p.OutputThroughput < monotonicDrop*prev {
+			drops++
+		}
+		prev = p.OutputThroughput
+	}
+	if drops == 0 {
+		rep.Add("throughput_monotonicity", "", validate.Pass, "output throughput does not drop as load rises")
+	} else {
+		rep.Add("throughput_monotonicity", "", validate.Warn, "output throughput dropped by more than 10%% at %d level(s): saturation or instability", drops)
+	}
+	return rep
+}

@@ -1,0 +1,188 @@
+package stress
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/autoscan"
+)
+
+// TrafficMode is the arrival pattern.
+type TrafficMode string
+
+// The traffic modes.
+const (
+	// FixedClients is a closed loop: N clients, each sending its next
+	// request as soon as its previous one ends.
+	FixedClients TrafficMode = "fixed-clients"
+	// FixedRate is an open loop: Poisson arrivals at N requests per second,
+	// whatever the server's state.
+	FixedRate TrafficMode = "fixed-rate"
+)
+
+// Mode chooses how the levels are found.
+type Mode string
+
+// The stress modes.
+const (
+	Manual Mode = "manual"
+	Range  Mode = "range"
+	Auto   Mode = "auto"
+)
+
+// Defaults for the stress benchmark's settings.
+const (
+	DefaultInputLength    = 512
+	DefaultOutputLength   = 128
+	DefaultPointDuration  = 120 * time.Second
+	DefaultWarmupDuration = 10 * time.Second
+	DefaultGracePeriod    = 30 * time.Second
+	DefaultRangeMin       = 1
+	DefaultRangeMax       = 64
+	DefaultRangePoints    = 8
+	// DefaultAutoMaxLevel caps the auto scan's levels (the original had no
+	// cap: 20 doublings reach 2^19 clients).
+	DefaultAutoMaxLevel = 1024
+	// MinSamples is the fewest post-warm-up requests a level needs to pass
+	// the sample_count check.
+	MinSamples = 10
+	// RateTolerance is the largest relative gap between the achieved and
+	// the scheduled arrival rate before an open-loop point is flagged.
+	RateTolerance = 0.05
+)
+
+// DefaultLevels are the manual levels used when none are given.
+func DefaultLevels() []float64 { return []float64{1, 2, 4, 8, 16, 32} }
+
+// Config is the stress benchmark's own settings.
+type Config struct {
+	InputLength  int         `json:"input_length"`
+	OutputLength int         `json:"output_length"`
+	TrafficMode  TrafficMode `json:"traffic_mode"`
+	Mode         Mode        `json:"stress_mode"`
+
+	PointDuration  time.Duration `json:"-"`
+	WarmupDuration time.Duration `json:"-"`
+	GracePeriod    time.Duration `json:"-"`
+	// The durations again in seconds, for the results file.
+	PointDurationS  float64 `json:"point_duration_s"`
+	WarmupDurationS float64 `json:"warmup_duration_s"`
+	GracePeriodS    float64 `json:"grace_period_s"`
+
+	// Levels are the manual levels.
+	Levels []float64 `json:"concurrency_levels,omitempty"`
+	// RangeMin, RangeMax and RangePoints define the range mode's levels.
+	RangeMin    float64 `json:"concurrency_min,omitempty"`
+	RangeMax    float64 `json:"concurrency_max,omitempty"`
+	RangePoints int     `json:"concurrency_points,omitempty"`
+	// Auto configures the automatic scan.
+	Auto autoscan.AutoConfig `json:"auto"`
+	// Seed drives the Poisson arrivals (salted per level).
+	Seed uint64 `json:"seed"`
+}
+
+// WithDurationsInSeconds fills the *S fields from the durations, and the
+// durations from the *S fields when a config was read back from JSON.
+func (c Config) WithDurationsInSeconds() Config {
+	if c.PointDuration == 0 && c.PointDurationS > 0 {
+		c.PointDuration = secs(c.PointDurationS)
+		c.WarmupDuration = secs(c.WarmupDurationS)
+		c.GracePeriod = secs(c.GracePeriodS)
+	}
+	c.PointDurationS = c.PointDuration.Seconds()
+	c.WarmupDurationS = c.WarmupDuration.Seconds()
+	c.GracePeriodS = c.GracePeriod.Seconds()
+	return c
+}
+
+func secs(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
+
+// Validate reports every problem with c, naming the flag at fault.
+func (c Config) Validate() error {
+	var errs []error
+	if c.InputLength <= 0 {
+		errs = append(errs, fmt.Errorf("--input-length %d: must be positive", c.InputLength))
+	}
+	if c.OutputLength <= 0 {
+		errs = append(errs, fmt.Errorf("--output-length %d: must be positive", c.OutputLength))
+	}
+	if c.TrafficMode != FixedClients && c.TrafficMode != FixedRate {
+		errs = append(errs, fmt.Errorf("--traffic-mode %q: want fixed-clients or fixed-rate", c.TrafficMode))
+	}
+	if c.PointDuration <= 0 {
+		errs = append(errs, fmt.Errorf("--point-duration %v: must be positive", c.PointDuration))
+	}
+	if c.WarmupDuration < 0 {
+		errs = append(errs, fmt.Errorf("--warmup-duration %v: must not be negative", c.WarmupDuration))
+	}
+	if c.PointDuration > 0 && c.WarmupDuration >= c.PointDuration {
+		errs = append(errs, fmt.Errorf("--point-duration %v must exceed --warmup-duration %v", c.PointDuration, c.WarmupDuration))
+	}
+	if c.GracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("--grace-period %v: must not be negative", c.GracePeriod))
+	}
+	switch c.Mode {
+	case Manual:
+		if len(c.Levels) == 0 {
+			errs = append(errs, errors.New("--concurrency-levels must list at least one level"))
+		}
+		for _, l := range c.Levels {
+			if !(l > 0) || math.IsInf(l, 0) {
+				errs = append(errs, fmt.Errorf("--concurrency-levels %v: levels must be positive", l))
+			} else if c.TrafficMode == FixedClients && l != math.Trunc(l) {
+				errs = append(errs, fmt.Errorf("--concurrency-levels %v: a number of clients must be a whole number", l))
+			}
+		}
+	case Range:
+		if c.RangeMin < 1 {
+			errs = append(errs, fmt.Errorf("--concurrency-min %v: must be at least 1", c.RangeMin))
+		}
+		if c.RangeMax <= c.RangeMin {
+			errs = append(errs, fmt.Errorf("--concurrency-max %v must exceed --concurrency-min %v", c.RangeMax, c.RangeMin))
+		}
+		if c.RangePoints <= 0 {
+			errs = append(errs, fmt.Errorf("--concurrency-points %d: must be positive", c.RangePoints))
+		}
+	case Auto:
+		if c.Auto.Threshold <= 0 || c.Auto.Threshold >= 1 {
+			errs = append(errs, fmt.Errorf("--auto-throughput-threshold %v: must be between 0 and 1", c.Auto.Threshold))
+		}
+		if c.Auto.MaxProbes <= 0 {
+			errs = append(errs, fmt.Errorf("--auto-max-probes %d: must be positive", c.Auto.MaxProbes))
+		}
+		if c.Auto.FillPoints <= 0 {
+			errs = append(errs, fmt.Errorf("--auto-fill-points %d: must be positive", c.Auto.FillPoints))
+		}
+		if c.Auto.MaxLevel < 0 {
+			errs = append(errs, fmt.Errorf("--auto-max-level %v: must not be negative", c.Auto.MaxLevel))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--stress-mode %q: want manual, range or auto", c.Mode))
+	}
+	return errors.Join(errs...)
+}
+
+// LevelName is a level as written in folders and labels: "c=8" for
+// clients, "qps=2.5" for rates.
+func (c Config) LevelName(level float64) string {
+	if c.TrafficMode == FixedRate {
+		return "qps=" + strconv.FormatFloat(level, 'g', -1, 64)
+	}
+	return "c=" + strconv.FormatFloat(level, 'g', -1, 64)
+}
+
+// LevelHeader is the level column's name: Concurrency or QPS.
+func (c Config) LevelHeader() string {
+	if c.TrafficMode == FixedRate {
+		return "QPS"
+	}
+	return "Concurrency"
+}
+
+// measureWindow is the fixed window throughput is counted in.
+func (c Config) measureWindow() (start, end time.Duration) {
+	return c.WarmupDuration, c.PointDuration
+}

@@ -1,0 +1,119 @@
+package stress
+
+import (
+	"strconv"
+
+	"github.com/veeksha-go/veeksha/pkg/autoscan"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/chart"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// Results is stress_results.json: the reference layout (type, traffic
+// mode, lengths, "results" with one point per level, times in seconds)
+// plus metadata, configuration, the auto scan's decisions, errors and
+// validation.
+type Results struct {
+	result.Meta
+	TrafficMode  TrafficMode        `json:"traffic_mode"`
+	InputLength  int                `json:"input_length"`
+	OutputLength int                `json:"output_length"`
+	Config       Config             `json:"config"`
+	Results      []Point            `json:"results"`
+	Levels       []LevelRun         `json:"levels"`
+	AutoPlan     *autoscan.Plan     `json:"auto_plan,omitempty"`
+	Errors       result.ErrorCounts `json:"errors"`
+	Validation   *validate.Report   `json:"validation,omitempty"`
+	// ResumedFrom is the earlier run whose levels were reused.
+	ResumedFrom string `json:"resumed_from,omitempty"`
+}
+
+func ms(s float64) float64 { return s * 1000 }
+
+// Table is the results table, shared by the console and the CSV file.
+func Table(cfg Config, points []Point) report.Table[Point] {
+	num := func(header, key string, dec int, get func(Point) float64) report.Column[Point] {
+		return report.Column[Point]{Header: header, Key: key, Decimals: dec, Value: func(p Point) (float64, bool) { return get(p), true }}
+	}
+	lat := func(header, key string, get func(Point) float64) report.Column[Point] {
+		return report.Column[Point]{Header: header, Key: key, Decimals: 2, Value: func(p Point) (float64, bool) {
+			return ms(get(p)), p.NumRequests > 0
+		}}
+	}
+	inter := func(header, key string, get func(Point) float64) report.Column[Point] {
+		return report.Column[Point]{Header: header, Key: key, Decimals: 1, Value: func(p Point) (float64, bool) { return get(p), get(p) > 0 }}
+	}
+	levelKey := "concurrency"
+	if cfg.TrafficMode == FixedRate {
+		levelKey = "qps"
+	}
+	cols := []report.Column[Point]{
+		{Header: cfg.LevelHeader(), Key: levelKey, Text: func(p Point) string { return strconv.FormatFloat(p.Level, 'g', -1, 64) }},
+		num("In Tput (tok/s)", "input_throughput_tok_s", 1, func(p Point) float64 { return p.InputThroughput }),
+		num("Out Tput (tok/s)", "output_throughput_tok_s", 1, func(p Point) float64 { return p.OutputThroughput }),
+		lat("E2E P50 (ms)", "e2e_p50_ms", func(p Point) float64 { return p.E2EP50 }),
+		lat("E2E P99 (ms)", "e2e_p99_ms", func(p Point) float64 { return p.E2EP99 }),
+		lat("TTFC P50 (ms)", "ttfc_p50_ms", func(p Point) float64 { return p.TTFCP50 }),
+		lat("TTFC P99 (ms)", "ttfc_p99_ms", func(p Point) float64 { return p.TTFCP99 }),
+		inter("Intrctvty P50 (t/s)", "interactivity_p50_tok_s", func(p Point) float64 { return p.InteractivityP50 }),
+		inter("Intrctvty slowest 1% (t/s)", "interactivity_slowest1pct_tok_s", func(p Point) float64 { return p.InteractivityP99 }),
+		num("Reqs", "requests", 0, func(p Point) float64 { return float64(p.NumRequests) }),
+		num("Errors", "errors", 0, func(p Point) float64 { return float64(p.Errors) }),
+	}
+	if cfg.TrafficMode == FixedRate {
+		cols = append(cols,
+			num("Sent (req/s)", "achieved_rate_req_s", 2, func(p Point) float64 { return p.AchievedRate }),
+			report.Column[Point]{Header: "Send lag P99 (ms)", Key: "send_lag_p99_ms", Decimals: 2, Value: func(p Point) (float64, bool) {
+				return ms(p.SendLag.P99), p.SendLag.Count > 0
+			}},
+		)
+	}
+	notes := []string{
+		"throughput = tokens that arrived in [warmup, point duration] / window length; latencies from requests sent in that window",
+		"interactivity = 1 / TPOT per user; 'slowest 1%' = 1 / TPOT P99, the speed of the slowest 1% of users",
+	}
+	if cfg.TrafficMode == FixedClients {
+		notes = append(notes, "closed loop: latency is service time with N clients, each sending when its last request ends")
+	}
+	return report.Table[Point]{Title: "Stress Results (Throughput vs Latency)", Columns: cols, Rows: points, Notes: notes}
+}
+
+// Charts are the seven plots of the stress benchmark.
+func Charts(cfg Config, points []Point) []chart.Chart {
+	level := cfg.LevelHeader()
+	type xy struct{ x, y func(Point) float64 }
+	series := func(name string, dashed bool, f xy) chart.Series {
+		s := chart.Series{Name: name, Dashed: dashed}
+		for _, p := range points {
+			if p.NumRequests == 0 {
+				continue
+			}
+			s.X, s.Y = append(s.X, f.x(p)), append(s.Y, f.y(p))
+		}
+		return s
+	}
+	lvl := func(p Point) float64 { return p.Level }
+	in := func(p Point) float64 { return p.InputThroughput }
+	out := func(p Point) float64 { return p.OutputThroughput }
+	e50, e99 := func(p Point) float64 { return ms(p.E2EP50) }, func(p Point) float64 { return ms(p.E2EP99) }
+	t50, t99 := func(p Point) float64 { return ms(p.TTFCP50) }, func(p Point) float64 { return ms(p.TTFCP99) }
+	i50, i99 := func(p Point) float64 { return p.InteractivityP50 }, func(p Point) float64 { return p.InteractivityP99 }
+	const slowest = "slowest 1%"
+	return []chart.Chart{
+		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: level, YLabel: "Throughput (tok/s)", LogX: true,
+			Series: []chart.Series{series("Input", false, xy{lvl, in}), series("Output", true, xy{lvl, out})}},
+		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)",
+			Series: []chart.Series{series("P50", false, xy{e50, out}), series("P99", true, xy{e99, out})}},
+		{Name: "e2e_latency_vs_load", Title: "E2E Latency vs Load", XLabel: level, YLabel: "E2E Latency (ms)", LogX: true,
+			Series: []chart.Series{series("P50", false, xy{lvl, e50}), series("P99", true, xy{lvl, e99})}},
+		{Name: "interactivity_vs_load", Title: "Interactivity vs Load", XLabel: level, YLabel: "Interactivity (tok/s/user)", LogX: true,
+			Series: []chart.Series{series("P50", false, xy{lvl, i50}), series(slowest, true, xy{lvl, i99})}},
+		{Name: "ttfc_vs_load", Title: "Time to First Token vs Load", XLabel: level, YLabel: "TTFC (ms)", LogX: true,
+			Series: []chart.Series{series("P50", false, xy{lvl, t50}), series("P99", true, xy{lvl, t99})}},
+		{Name: "input_throughput_vs_interactivity", Title: "Input Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Input Throughput (tok/s)",
+			Series: []chart.Series{series("P50", false, xy{i50, in}), series(slowest, true, xy{i99, in})}},
+		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)",
+			Series: []chart.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
+	}
+}

@@ -1,0 +1,135 @@
+package stress
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func baseConfig() Config {
+	return Config{InputLength: 512, OutputLength: 4, TrafficMode: FixedClients, Mode: Manual, Levels: []float64{1},
+		PointDuration: 10 * time.Second, WarmupDuration: 2 * time.Second, GracePeriod: time.Second}.WithDurationsInSeconds()
+}
+
+// req is a successful request sent at sent, with its 4 tokens every 100 ms
+// after a 50 ms TTFC.
+func req(seq int, sent time.Duration) result.Request {
+	r := result.Request{Seq: seq, Intended: sent, Sent: sent, TargetPromptTokens: 512, PromptTokens: 512, UsageReported: true, OutputTokens: 4}
+	for i := range 4 {
+		r.TokenTimes = append(r.TokenTimes, sent+50*time.Millisecond+time.Duration(i)*100*time.Millisecond)
+	}
+	r.End = r.TokenTimes[3]
+	return r
+}
+
+func TestAnalyzeWindow(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: LevelRunConditions{
+		TrafficMode: FixedClients, PointDurationS: 10, WarmupDurationS: 2, GracePeriodS: 1}}
+	// One request every 500 ms from t=0 to 9.5 s: 20 requests.
+	for i := range 20 {
+		run.Requests = append(run.Requests, req(i, time.Duration(i)*500*time.Millisecond))
+	}
+	p := Analyze(run)
+	// Sent in [2 s, 10 s]: i = 4..19, 16 requests.
+	if p.NumRequests != 16 || p.Sent != 16 {
+		t.Errorf("NumRequests = %d, Sent = %d, want 16", p.NumRequests, p.Sent)
+	}
+	// Tokens arriving in [2, 10]: request 3 (sent 1.5 s) has tokens at
+	// 1.55..1.85: none; requests 4..18 all 4 tokens (60); request 19 (9.5 s)
+	// has 9.55, 9.65, 9.75, 9.85: 4. Total 64 over 8 s.
+	if !near(p.OutputThroughput, 64.0/8) {
+		t.Errorf("OutputThroughput = %v, want %v", p.OutputThroughput, 64.0/8)
+	}
+	if !near(p.InputThroughput, 16*512.0/8) {
+		t.Errorf("InputThroughput = %v, want %v", p.InputThroughput, 16*512.0/8)
+	}
+	if !near(p.TTFCP50, 0.05) || !near(p.E2EP50, 0.35) || !near(p.TPOTP50, 0.1) || !near(p.InteractivityP50, 10) {
+		t.Errorf("latencies: ttfc %v e2e %v tpot %v interactivity %v", p.TTFCP50, p.E2EP50, p.TPOTP50, p.InteractivityP50)
+	}
+	rep := Check(cfg, []LevelRun{run}, []Point{p})
+	if rep.Failed() {
+		t.Errorf("clean level failed validation: %+v", rep.Checks)
+	}
+}
+
+// Tokens whose chunks carry several tokens are counted by usage, so
+// coalescing never lowers the throughput.
+func TestAnalyzeCountsCoalescedTokens(t *testing.T) {
+	t.Parallel()
+	r := req(0, 3*time.Second)
+	r.OutputTokens = 8 // 4 chunks of 2 tokens, per-chunk counts unknown
+	run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: LevelRunConditions{TrafficMode: FixedClients, PointDurationS: 10, WarmupDurationS: 2}}
+	run.Requests = []result.Request{r}
+	if p := Analyze(run); !near(p.OutputToks, 8) {
+		t.Errorf("OutputToks = %v, want 8", p.OutputToks)
+	}
+	r.TokensPerChunk = []int{1, 3, 2, 2}
+	run.Requests = []result.Request{r}
+	if p := Analyze(run); !near(p.OutputToks, 8) {
+		t.Errorf("with per-chunk counts: OutputToks = %v, want 8", p.OutputToks)
+	}
+}
+
+func TestCheckFailuresAndMonotonicity(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	cond := LevelRunConditions{TrafficMode: FixedClients, PointDurationS: 10, WarmupDurationS: 2, GracePeriodS: 1}
+	mk := func(level float64, failEvery int) (LevelRun, Point) {
+		run := LevelRun{Level: level, EndReason: result.EndCompleted, Config: cond}
+		for i := range 20 {
+			r := req(i, 2*time.Second+time.Duration(i)*300*time.Millisecond)
+			if failEvery > 0 && i%failEvery == 0 {
+				r = result.Request{Seq: i, Sent: r.Sent, Intended: r.Sent, TargetPromptTokens: 512, ErrClass: result.ErrHTTPStatus, HTTPStatus: 500, Err: "boom"}
+			}
+			run.Requests = append(run.Requests, r)
+		}
+		return run, Analyze(run)
+	}
+	r1, p1 := mk(1, 0)
+	r2, p2 := mk(2, 10)
+	// A drop in throughput at level 4: fewer requests.
+	r4, p4 := mk(4, 0)
+	r4.Requests = r4.Requests[:8]
+	p4 = Analyze(r4)
+	rep := Check(cfg, []LevelRun{r1, r2, r4}, []Point{p1, p2, p4})
+	got := map[string]validate.Status{}
+	for _, c := range rep.Checks {
+		got[c.Title()] = c.Status
+		if c.Title() == "no_errors [c=2]" && !strings.Contains(c.Detail, "2 http_status (500: 2)") {
+			t.Errorf("no_errors detail %q lacks the error counts", c.Detail)
+		}
+	}
+	want := map[string]validate.Status{"no_errors [c=1]": validate.Pass, "no_errors [c=2]": validate.Fail, "sample_count [c=4]": validate.Warn}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %s, want %s (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	c := baseConfig()
+	c.Mode = Range
+	c.RangeMin, c.RangeMax, c.RangePoints = 8, 4, 3
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--concurrency-max 4 must exceed --concurrency-min 8") {
+		t.Errorf("Validate(range 8..4) = %v", err)
+	}
+	c = baseConfig()
+	c.TrafficMode = FixedRate
+	c.Levels = []float64{0.5, 2.5}
+	if err := c.Validate(); err != nil {
+		t.Errorf("fractional rates rejected: %v", err)
+	}
+	if got := c.LevelName(2.5); got != "qps=2.5" {
+		t.Errorf("LevelName(2.5) = %q", got)
+	}
+}
