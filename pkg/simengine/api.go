@@ -1,0 +1,144 @@
+package simengine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// completionBody is the part of an OpenAI chat or completions request the
+// engine reads. Other fields (temperature, ...) are accepted and ignored.
+type completionBody struct {
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	Prompt              json.RawMessage `json:"prompt"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	MinTokens           int             `json:"min_tokens"`
+	IgnoreEOS           bool            `json:"ignore_eos"`
+	N                   *int            `json:"n"`
+	AddGenerationPrompt *bool           `json:"add_generation_prompt"`
+}
+
+type streamOptions struct {
+	IncludeUsage         bool `json:"include_usage"`
+	ContinuousUsageStats bool `json:"continuous_usage_stats"`
+}
+
+type chatMessage struct {
+	Role    string         `json:"role"`
+	Content messageContent `json:"content"`
+}
+
+// messageContent is a message's text: a string, or an array of content
+// parts whose "text" parts are joined with newlines (as vLLM does).
+type messageContent struct{ Text string }
+
+func (c *messageContent) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(data, []byte("null")) {
+		c.Text = ""
+		return nil
+	}
+	if len(data) > 0 && data[0] == '"' {
+		return json.Unmarshal(data, &c.Text)
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(data, &parts); err != nil {
+		return errors.New("content is neither a string nor an array of content parts")
+	}
+	var texts []string
+	for _, p := range parts {
+		if p.Type == "text" {
+			texts = append(texts, p.Text)
+		}
+	}
+	c.Text = strings.Join(texts, "\n")
+	return nil
+}
+
+// promptTokens counts the tokens of a completions prompt: a string, an
+// array of token ids, or an array holding one of those.
+func promptTokens(raw json.RawMessage) (int, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return CountTokens(s), nil
+	}
+	var ids []int64
+	if err := json.Unmarshal(raw, &ids); err == nil {
+		return len(ids), nil
+	}
+	var batch []json.RawMessage
+	if err := json.Unmarshal(raw, &batch); err == nil {
+		if len(batch) != 1 {
+			return 0, fmt.Errorf("prompt holds %d prompts; the simulated engine takes one per request", len(batch))
+		}
+		return promptTokens(batch[0])
+	}
+	return 0, errors.New("prompt is neither a string, an array of token ids, nor a one-element array of those")
+}
+
+// apiError is an OpenAI-style error response.
+type apiError struct {
+	status  int
+	message string
+	typ     string
+	param   string
+	code    string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(param, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...), typ: "invalid_request_error", param: param}
+}
+
+// writeAPIError writes e as {"error":{"message","type","param","code"}}.
+func writeAPIError(w http.ResponseWriter, e *apiError) {
+	var body struct {
+		Error struct {
+			Message string  `json:"message"`
+			Type    string  `json:"type"`
+			Param   *string `json:"param"`
+			Code    any     `json:"code"`
+		} `json:"error"`
+	}
+	body.Error.Message, body.Error.Type = e.message, e.typ
+	if e.param != "" {
+		body.Error.Param = &e.param
+	}
+	body.Error.Code = e.status
+	if e.code != "" {
+		body.Error.Code = e.code
+	}
+	writeJSON(w, e.status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n')) // the client may be gone; nothing to do
+}
+
+// usage is the OpenAI usage object.
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func newUsage(prompt, completion int) usage {
+	return usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
+}
