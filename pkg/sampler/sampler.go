@@ -162,6 +162,16 @@ func (s *Sampler) Prompt(length, point, seq int) (string, error) {
 	return s.text(w, point, seq), nil
 }
 
+// ProbePrompt returns a calibrated prompt of length for checking the
+// server outside the measurements (its salt is never a measured one's).
+func (s *Sampler) ProbePrompt(length int) (string, error) {
+	w, ok := s.wordsFor[length]
+	if !ok {
+		return "", fmt.Errorf("prompt length %d was not calibrated", length)
+	}
+	return s.text(w, calibrationPoint, -1), nil
+}
+
 // text builds a prompt of exactly w words.
 func (s *Sampler) text(w, point, seq int) string {
 	var b strings.Builder

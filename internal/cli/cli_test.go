@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/bench/decode"
+	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
+	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/simengine"
+)
+
+// runCLI runs benchmark b in-process with args and returns its exit code,
+// stdout and stderr.
+func runCLI(t *testing.T, ctx context.Context, b Bench, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, now: time.Now, build: Build{Version: "test"}}
+	code := run(ctx, b, args, e)
+	return code, out.String(), errOut.String()
+}
+
+func readResults[T any](t *testing.T, path string) T {
+	t.Helper()
+	var v T
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	return v
+}
+
+func requireFiles(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if st, err := os.Stat(filepath.Join(dir, n)); err != nil || st.Size() == 0 {
+			t.Errorf("%s is missing or empty in %s (%v)", n, dir, err)
+		}
+	}
+}
+
+// startTestSim starts a recording simulated engine for a test.
+func startTestSim(t *testing.T, opts simengine.Options) *simengine.Server {
+	t.Helper()
+	opts.Record = true
+	srv, err := simengine.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// engineRecords indexes the engine's records of the benchmark's requests
+// by their sequence number (the X-Request-Id suffix).
+func engineRecords(srv *simengine.Server) map[int]simengine.RequestRecord {
+	out := map[int]simengine.RequestRecord{}
+	for _, r := range srv.Requests() {
+		i := strings.LastIndex(r.ClientID, "-")
+		if seq, err := strconv.Atoi(r.ClientID[i+1:]); err == nil && i > 0 && !strings.HasSuffix(r.ClientID[:i], "-") {
+			out[seq] = r
+		}
+	}
+	return out
+}
+
+// The prefill benchmark against the simulated engine recovers the
+// engine's own time to first token for every request, and the server
+// counts exactly the requested prompt tokens.
+func TestPrefillAgainstSim(t *testing.T) {
+	// Not parallel: this test measures time and must not share the CPU
+	// with the other tests of the package.
+	srv := startTestSim(t, simengine.Options{})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, "--api-base", srv.BaseURL(), "--input-lengths", "128", "512", "1024,2048",
+		"--samples-per-length", "3", "--output-dir", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"Prefill Results (TTFC)", "Veeksha Microbenchmark — prefill", "Results saved to"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	run := filepath.Join(out, "prefill", "latest")
+	requireFiles(t, run, "prefill_results.json", "prefill_results.csv", "requests.jsonl", "validation.json", "index.html",
+		"plots/ttfc_vs_input_length.png", "plots/ttfc_vs_input_length.html")
+	res := readResults[prefill.Results](t, filepath.Join(run, "prefill_results.json"))
+	if len(res.Results) != 4 {
+		t.Fatalf("%d result rows, want 4", len(res.Results))
+	}
+	for _, row := range res.Results {
+		if row.TTFC.Count != 3 {
+			t.Errorf("length %d: %d samples, want 3", row.InputLength, row.TTFC.Count)
+		}
+	}
+	reqs, err := readRequests(filepath.Join(run, "requests.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 13 {
+		t.Errorf("%d requests recorded, want 12 + 1 warm-up", len(reqs))
+	}
+	// Each request's TTFC against the engine's own: from the request's
+	// arrival to the end of the iteration that made its first token. The
+	// client adds only loopback and parsing time.
+	profile := srv.Options().Profile
+	engine := engineRecords(srv)
+	for _, r := range reqs {
+		if !r.UsageReported || r.PromptTokens != r.TargetPromptTokens {
+			t.Errorf("request %d: server counted %d prompt tokens for a target of %d", r.Seq, r.PromptTokens, r.TargetPromptTokens)
+		}
+		if r.Warmup {
+			continue
+		}
+		rec, ok := engine[r.Seq]
+		if !ok {
+			t.Errorf("request %d: the engine has no record of it", r.Seq)
+			continue
+		}
+		truth := rec.FirstToken - rec.Arrived
+		got, _ := r.TTFC()
+		if tol := 2*time.Millisecond + truth/20; got < truth || got > truth+tol {
+			t.Errorf("request %d (%d tokens): TTFC %v, engine's %v (tolerance +%v)", r.Seq, r.TargetPromptTokens, got, truth, tol)
+		}
+		// The engine itself follows its cost model (its timer may wake a
+		// little late on a loaded machine).
+		if model := profile.LonePrefillTime(r.TargetPromptTokens, profile.ChunkSize); truth < model || truth > model+5*time.Millisecond+model/10 {
+			t.Logf("request %d: engine TTFC %v vs cost model %v", r.Seq, truth, model)
+		}
+	}
+	if res.Validation == nil || res.Validation.Failed() {
+		t.Errorf("validation failed: %+v", res.Validation)
+	}
+	if res.SchemaVersion != result.SchemaVersion || res.Settings.Model == "" || res.Definitions["ttfc"] == "" {
+		t.Errorf("results metadata incomplete: %+v", res.Meta)
+	}
+
+	// --validate-only re-checks the run without creating anything.
+	before, _ := os.ReadDir(filepath.Join(out, "prefill"))
+	code, stdout, stderr = runCLI(t, t.Context(), Prefill, "--validate-only", "--output-dir", out)
+	if code != ExitOK {
+		t.Errorf("--validate-only: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	after, _ := os.ReadDir(filepath.Join(out, "prefill"))
+	if len(before) != len(after) {
+		t.Errorf("--validate-only created files: %d entries before, %d after", len(before), len(after))
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	// A server that lists a model but has no chat endpoint.
+	noChat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/models" {
+			_, _ = w.Write([]byte(`{"object":"list","data":[{"id":"m","object":"model"}]}`))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(noChat.Close)
+	tests := []struct {
+		name string
+		b    Bench
+		args []string
+		want string
+	}{
+		{"zero length", Prefill, []string{"--input-lengths", "0"}, "--input-lengths 0"},
+		{"negative samples", Prefill, []string{"--samples-per-length=-1"}, "--samples-per-length -1"},
+		{"not a number", Prefill, []string{"--input-lengths", "12x"}, "12x"},
+		{"unreachable", Prefill, []string{"--api-base", "http://127.0.0.1:1/v1"}, "no server is listening"},
+		{"bad url", Prefill, []string{"--api-base", "localhost:8000"}, "--api-base"},
+		{"unknown model", Prefill, []string{"--api-base", "sim", "--model", "gpt-17"}, `--model "gpt-17"`},
+		{"unknown profile", Prefill, []string{"--api-base", "sim:nope"}, "profiles:"},
+		{"no chat endpoint", Prefill, []string{"--api-base", noChat.URL + "/v1"}, "answered 404"},
+		{"too long for the context", Prefill, []string{"--api-base", "sim", "--input-lengths", "100000"}, "100000"},
+		{"batch over chunk", Decode, []string{"--batch-sizes", "512", "--engine-chunk-size", "512"}, "--engine-chunk-size 512"},
+		{"warmup over duration", Stress, []string{"--point-duration", "5", "--warmup-duration", "10"}, "--point-duration"},
+		{"range upside down", Stress, []string{"--stress-mode", "range", "--concurrency-min", "8", "--concurrency-max", "4"}, "--concurrency-max 4"},
+		{"fractional clients", Stress, []string{"--concurrency-levels", "1.5"}, "whole number"},
+		{"run dir without validate-only", Prefill, []string{"some/dir"}, "--validate-only"},
+		{"validate-only without runs", Prefill, []string{"--validate-only", "--output-dir", "/nonexistent-veeksha"}, "no earlier"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := t.TempDir()
+			args := append([]string{"--output-dir", out, "--request-timeout", "10"}, tt.args...)
+			code, stdout, stderr := runCLI(t, t.Context(), tt.b, args...)
+			if code != ExitUsage {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitUsage, stdout, stderr)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines != 0 {
+				t.Errorf("error is %d lines, want one:\n%s", lines+1, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q does not name %q", stderr, tt.want)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 && !strings.Contains(tt.name, "validate-only") {
+				t.Errorf("bad input created %d entries in the output dir", len(entries))
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
+	code, stdout, _ := runCLI(t, t.Context(), Stress, "--version")
+	if code != 0 || !strings.Contains(stdout, "veeksha.microbench.stress test") {
+		t.Errorf("--version: exit %d, %q", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, t.Context(), Decode, "--help")
+	if code != 0 || !strings.Contains(stdout, "--batch-sizes") || !strings.Contains(stdout, "--engine-chunk-size") {
+		t.Errorf("--help: exit %d\n%s", code, stdout)
+	}
+}
+
+var (
+	_ = decode.Results{}
+	_ = stress.Results{}
+)

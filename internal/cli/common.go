@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults shared by the three binaries.
+const (
+	DefaultAPIBase          = "http://localhost:8000/v1"
+	DefaultOutputDir        = "microbench_output"
+	DefaultSeed             = 42
+	DefaultRequestTimeout   = 120 * time.Second
+	DefaultBenchmarkTimeout = 600 * time.Second
+)
+
+// Common holds the flags every binary has.
+type Common struct {
+	APIBase string `name:"api-base" aliases:"api_base" default:"${default_api_base}" help:"Base URL of the OpenAI-compatible server, usually ending in /v1. 'sim' or 'sim:<profile|file.json>' starts the built-in simulated engine (profiles: ${sim_profiles})."`
+	Model   string `help:"Model name. Default: the first model the server lists at GET /v1/models."`
+	APIKey  string `name:"api-key" aliases:"api_key" env:"VEEKSHA_API_KEY,OPENAI_API_KEY" help:"API key, sent as a bearer token (also read from VEEKSHA_API_KEY or OPENAI_API_KEY)."`
+	// Endpoint chooses chat completions (chat template applied by the server) or raw completions.
+	Endpoint         string  `enum:"chat,completions" default:"chat" help:"API to call: chat (/chat/completions, the server applies its chat template) or completions (/completions, raw prompt). One of: ${enum}."`
+	OutputDir        string  `name:"output-dir" aliases:"output_dir" type:"path" default:"${default_output_dir}" help:"Base folder for results: <output-dir>/<benchmark>/<UTC timestamp>/."`
+	Seed             uint64  `default:"${default_seed}" help:"Seed for prompt content and arrival times."`
+	RequestTimeout   Seconds `name:"request-timeout" aliases:"request_timeout" default:"${default_request_timeout}" help:"Deadline for one request, stream included, in seconds or as a duration (2m)."`
+	BenchmarkTimeout Seconds `name:"benchmark-timeout" aliases:"benchmark_timeout" default:"${default_benchmark_timeout}" help:"Deadline for a prefill run or one decode (batch, length) run; in-flight requests are cancelled and recorded when it passes."`
+	NoPromptSalt     bool    `name:"no-prompt-salt" help:"Do not start every prompt with a unique salt. Prompts of one length are then identical, so a server's prefix cache can serve them: use only to measure the cache on purpose."`
+	NoExtraFields    bool    `name:"no-extra-fields" help:"Send only standard OpenAI fields: no ignore_eos, min_tokens or stream_options.continuous_usage_stats (for servers that reject them). Output lengths may then be shorter than asked; the output_tokens check reports it."`
+	ValidateOnly     bool    `name:"validate-only" aliases:"validate_only" help:"Validate an existing run (the RUN_DIR argument, default: latest) and create nothing."`
+	SkipValidation   bool    `name:"skip-validation" aliases:"skip_validation" help:"Skip the post-run validity checks."`
+	Quiet            bool    `short:"q" help:"Print only the results tables and errors; no banner or progress."`
+	NoProgress       bool    `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
+	LogLevel         string  `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
+	LogFormat        string  `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
+	RunDir           string  `arg:"" optional:"" name:"run-dir" type:"path" help:"With --validate-only: the run folder to validate (default: the latest run)."`
+}
+
+// validateCommon checks the common flags; it reports every problem.
+func (c *Common) validateCommon() error {
+	var errs []error
+	if !strings.HasPrefix(c.APIBase, "sim") {
+		u, err := url.Parse(c.APIBase)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--api-base %q: want an http(s) URL such as http://localhost:8000/v1, or sim", c.APIBase))
+		}
+	} else if c.APIBase != "sim" && !strings.HasPrefix(c.APIBase, "sim:") {
+		errs = append(errs, fmt.Errorf("--api-base %q: the simulated engine is spelled sim or sim:<profile>", c.APIBase))
+	}
+	if c.RequestTimeout.D() <= 0 {
+		errs = append(errs, fmt.Errorf("--request-timeout %v: must be positive", c.RequestTimeout.D()))
+	}
+	if c.BenchmarkTimeout.D() <= 0 {
+		errs = append(errs, fmt.Errorf("--benchmark-timeout %v: must be positive", c.BenchmarkTimeout.D()))
+	}
+	if c.RunDir != "" && !c.ValidateOnly {
+		errs = append(errs, fmt.Errorf("unexpected argument %q (a run folder is only taken with --validate-only)", c.RunDir))
+	}
+	if c.ValidateOnly && c.SkipValidation {
+		errs = append(errs, errors.New("--validate-only and --skip-validation contradict each other"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/veeksha-go/veeksha/pkg/bench/decode"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/console"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// DecodeCmd is veeksha.microbench.decode's command line.
+type DecodeCmd struct {
+	Common           `embed:""`
+	BatchSizes       IntList          `name:"batch-sizes" aliases:"batch_sizes" placeholder:"B" help:"Batch sizes, space- or comma-separated (default: ${default_batch_sizes})."`
+	InputLengths     IntList          `name:"input-lengths" aliases:"input_lengths" placeholder:"N" help:"Prompt lengths in server tokens (default: ${default_input_lengths})."`
+	SamplesPerLength int              `name:"samples-per-length" aliases:"samples_per_length" default:"${default_decode_samples}" help:"Decode steps each request should make while the whole batch decodes; sizes the output length."`
+	EngineChunkSize  int              `name:"engine-chunk-size" aliases:"engine_chunk_size" default:"${default_engine_chunk_size}" help:"The server's chunked-prefill token budget per iteration (vLLM --max-num-batched-tokens); sizes the output length."`
+	WarmupRequests   int              `name:"warmup-requests" default:"${default_warmup_requests}" help:"Requests sent before the first batch and left out of the statistics."`
+	TicketTimeout    Seconds          `name:"ticket-timeout" default:"${default_ticket_timeout}" help:"Release the next request of a batch if the previous one has not been accepted within this time."`
+	Version          kong.VersionFlag `help:"Print the version and exit."`
+}
+
+func (c *DecodeCmd) common() *Common { return &c.Common }
+
+func (c *DecodeCmd) config() decode.Config {
+	batches, lengths := []int(c.BatchSizes), []int(c.InputLengths)
+	if len(batches) == 0 {
+		batches = decode.DefaultBatchSizes()
+	}
+	if len(lengths) == 0 {
+		lengths = decode.DefaultInputLengths()
+	}
+	return decode.Config{
+		BatchSizes: batches, InputLengths: lengths, SamplesPerLength: c.SamplesPerLength,
+		EngineChunkSize: c.EngineChunkSize, TicketTimeout: c.TicketTimeout.D(),
+		TicketTimeoutS: c.TicketTimeout.D().Seconds(), WarmupRequests: c.WarmupRequests,
+	}
+}
+
+func (c *DecodeCmd) validate() error { return c.config().Validate() }
+
+func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
+	if c.ValidateOnly {
+		return c.validateOnly(e)
+	}
+	cfg := c.config()
+	s, err := openSession(ctx, &c.Common, log, slices.Max(cfg.BatchSizes))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.calibrate(ctx, cfg.InputLengths); err != nil {
+		return err
+	}
+	started := e.now()
+	dir, err := report.Create(c.OutputDir, string(Decode), started)
+	if err != nil {
+		return fmt.Errorf("create the run folder: %w", err)
+	}
+	if !c.Quiet {
+		rows := [][2]string{
+			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", s.settings.Server},
+			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
+			{"Batch sizes", fmt.Sprint(cfg.BatchSizes)}, {"Input lengths", fmt.Sprint(cfg.InputLengths)},
+			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Chunk size", fmt.Sprint(cfg.EngineChunkSize)},
+			{"Prompt lengths", fmt.Sprintf("exact, measured by %s (server adds %d tokens)", s.settings.LengthSource, s.settings.PromptOverheadTokens)},
+		}
+		if err := console.Banner(e.stdout, "Veeksha Microbenchmark — decode", rows, consoleOptions(e)); err != nil {
+			return fmt.Errorf("print banner: %w", err)
+		}
+	}
+
+	files := newRunFiles(dir, log)
+	ui := newProgress(e, &c.Common)
+	deps := decode.Deps{Streamer: s.client, Prompts: s.sampler, Logger: log}
+	began := time.Now()
+	warm, err := decode.Warmup(ctx, cfg, deps)
+	if err != nil {
+		ui.stop()
+		return err
+	}
+	if len(warm) > 0 {
+		if err := files.requests("warmup.jsonl", warm); err != nil {
+			ui.stop()
+			return err
+		}
+	}
+
+	var rep validate.Report
+	res := decode.Results{Meta: newMeta(e, Decode, "tbt", started, s.settings), Config: cfg}
+	res.EndReason = result.EndCompleted
+	var all []result.Request
+	for _, comb := range decode.Combinations(cfg) {
+		if ctx.Err() != nil {
+			break
+		}
+		track := ui.track(comb.Label(), comb.BatchSize)
+		deps.Progress = func(_ decode.Combination, done, failed, total int) {
+			if track != nil {
+				track(done, failed, total)
+			}
+		}
+		runCtx, cancel := context.WithTimeout(ctx, c.BenchmarkTimeout.D())
+		pt, err := decode.RunCombination(runCtx, cfg, comb, deps)
+		cancel()
+		if err != nil {
+			ui.stop()
+			return err
+		}
+		if ctx.Err() != nil {
+			pt.EndReason = result.EndInterrupted
+		}
+		a, err := decode.Analyze(pt)
+		if err != nil {
+			ui.stop()
+			return err
+		}
+		if err := files.requests(filepath.Join(comb.Label(), "requests.jsonl"), pt.Requests); err != nil {
+			ui.stop()
+			return err
+		}
+		if err := files.json(filepath.Join(comb.Label(), "decode_window.json"), a.Window); err != nil {
+			ui.stop()
+			return err
+		}
+		decode.Check(&rep, cfg, pt, a)
+		res.Results = append(res.Results, a.Row)
+		all = append(all, pt.Requests...)
+		if pt.EndReason != result.EndCompleted {
+			res.EndReason = pt.EndReason
+		}
+		log.Info("point done", "point", comb.Label(), "tbt_p50_ms", 1000*a.Row.TBT.Median, "peak", a.Row.PeakConcurrency)
+	}
+	ui.stop()
+	if ctx.Err() != nil {
+		res.EndReason = result.EndInterrupted
+	}
+	decode.SortRows(res.Results)
+	res.Errors = result.CountErrors(all)
+	res.DurationS = time.Since(began).Seconds()
+	if !c.SkipValidation {
+		res.Validation = &rep
+	}
+	charts := files.plots(ctx, decode.Charts(res.Results, cfg.InputLengths), &res.Meta)
+	if err := files.json("decode_results.json", res); err != nil {
+		return err
+	}
+	table := decode.Table(res.Results)
+	if err := writeCSV(files, "decode_results.csv", table); err != nil {
+		return err
+	}
+	if res.Validation != nil {
+		if err := files.json("validation.json", res.Validation); err != nil {
+			return err
+		}
+	}
+	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
+	if err := files.index("Decode — "+s.settings.Model, facts, charts); err != nil {
+		return err
+	}
+	if err := dir.Finish(); err != nil {
+		return fmt.Errorf("finish the run folder: %w", err)
+	}
+	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
+		return fmt.Errorf("print results: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
+	if err := finishValidation(e, res.Validation); err != nil {
+		return err
+	}
+	if res.EndReason == result.EndInterrupted {
+		return exitError{code: ExitInterrupted}
+	}
+	return nil
+}
+
+// validateOnly re-runs the checks of an existing decode run and creates nothing.
+func (c *DecodeCmd) validateOnly(e *env) error {
+	dir, err := report.Resolve(c.OutputDir, string(Decode), c.RunDir)
+	if err != nil {
+		return usageError{err}
+	}
+	var res decode.Results
+	if err := readJSON(filepath.Join(dir, "decode_results.json"), &res); err != nil {
+		return usageError{err}
+	}
+	cfg := res.Config
+	var rep validate.Report
+	for _, comb := range decode.Combinations(cfg) {
+		reqs, err := readRequests(filepath.Join(dir, comb.Label(), "requests.jsonl"))
+		if err != nil {
+			rep.Add("metrics_found", comb.Label(), validate.Fail, "%v", err)
+			continue
+		}
+		pt := decode.Point{Combination: comb, Requests: reqs}
+		a, err := decode.Analyze(pt)
+		if err != nil {
+			return err
+		}
+		decode.Check(&rep, cfg, pt, a)
+	}
+	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
+	return finishValidation(e, &rep)
+}

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/term"
+
+	"github.com/veeksha-go/veeksha/pkg/simengine"
+)
+
+// Build describes the binary, from ldflags in release builds.
+type Build struct {
+	Version string
+	Commit  string
+	Date    string
+}
+
+// String is the --version line: "veeksha.microbench.prefill v0.3.0 (commit abc1234, built 2026-11-26)".
+// Without ldflags the module version from the build info is used, so a
+// binary installed with go install reports the version it was installed at.
+func (b Build) String() string {
+	v, commit := b.Version, b.Commit
+	if v == "" || v == "dev" {
+		if info, ok := debug.ReadBuildInfo(); ok {
+			if mv := info.Main.Version; mv != "" {
+				v = mv
+			}
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" && commit == "" {
+					commit = s.Value
+				}
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	var extra []string
+	if commit != "" {
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		extra = append(extra, "commit "+commit)
+	}
+	if b.Date != "" {
+		extra = append(extra, "built "+b.Date)
+	}
+	if len(extra) == 0 {
+		return v
+	}
+	return v + " (" + strings.Join(extra, ", ") + ")"
+}
+
+// Bench names one of the three benchmarks.
+type Bench string
+
+// The three benchmarks.
+const (
+	Prefill Bench = "prefill"
+	Decode  Bench = "decode"
+	Stress  Bench = "stress"
+)
+
+// Binary is the executable's name for b.
+func (b Bench) Binary() string { return "veeksha.microbench." + string(b) }
+
+// env is what a command gets from the process.
+type env struct {
+	stdout, stderr io.Writer
+	// stdoutTTY and stderrTTY say whether the streams are terminals.
+	stdoutTTY, stderrTTY bool
+	width                int
+	build                Build
+	now                  func() time.Time
+}
+
+// command is what each binary's flag struct implements.
+type command interface {
+	common() *Common
+	validate() error
+	run(ctx context.Context, e *env, log *slog.Logger) error
+}
+
+// Main runs the benchmark binary b with args and returns its exit code. It
+// owns the process's signals: the first Ctrl-C stops the run and writes
+// what was measured; a second exits at once with 130.
+func Main(b Bench, args []string, stdout, stderr *os.File, build Build) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal the run winds down and writes its results;
+		// a second one means the user does not want to wait.
+		<-ctx.Done()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(stderr, "interrupted again: exiting without waiting")
+		os.Exit(ExitInterrupted)
+	}()
+	e := &env{
+		stdout: stdout, stderr: stderr, build: build, now: time.Now,
+		stdoutTTY: term.IsTerminal(int(stdout.Fd())),
+		stderrTTY: term.IsTerminal(int(stderr.Fd())),
+	}
+	if e.stdoutTTY {
+		if w, _, err := term.GetSize(int(stdout.Fd())); err == nil {
+			e.width = w
+		}
+	}
+	return run(ctx, b, args, e)
+}
+
+// exitPanic unwinds kong's parse when --help or --version asks to exit.
+type exitPanic int
+
+// run parses args for benchmark b and runs it. Tests call it directly.
+func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
+	var cmd command
+	switch b {
+	case Prefill:
+		cmd = &PrefillCmd{}
+	case Decode:
+		cmd = &DecodeCmd{}
+	case Stress:
+		cmd = &StressCmd{}
+	default:
+		fmt.Fprintf(e.stderr, "unknown benchmark %q\n", b)
+		return ExitUsage
+	}
+	parser, err := kong.New(cmd,
+		kong.Name(b.Binary()),
+		kong.Description(description(b)),
+		kong.Writers(e.stdout, e.stderr),
+		kong.Exit(func(c int) { panic(exitPanic(c)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Vars{
+			"version":                   b.Binary() + " " + e.build.String(),
+			"default_api_base":          DefaultAPIBase,
+			"default_output_dir":        DefaultOutputDir,
+			"default_seed":              fmt.Sprint(DefaultSeed),
+			"default_request_timeout":   fmt.Sprint(DefaultRequestTimeout.Seconds()),
+			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
+			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
+		},
+		benchVars(),
+	)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "%s: internal error: %v\n", b.Binary(), err)
+		return ExitRunFailed
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c, ok := p.(exitPanic)
+			if !ok {
+				panic(p)
+			}
+			code = int(c)
+		}
+	}()
+	if _, err := parser.Parse(args); err != nil {
+		fmt.Fprintf(e.stderr, "%s: error: %v (see --help)\n", b.Binary(), err)
+		return ExitUsage
+	}
+	if err := errors.Join(cmd.common().validateCommon(), cmd.validate()); err != nil {
+		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
+		return ExitUsage
+	}
+	log := newLogger(e.stderr, cmd.common())
+	err = cmd.run(ctx, e, log)
+	code = exitCode(err)
+	if err != nil && code != ExitValidation && code != ExitInterrupted {
+		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
+	}
+	return code
+}
+
+// oneLine joins a multi-error into one line.
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+func description(b Bench) string {
+	switch b {
+	case Prefill:
+		return "Time to first chunk (TTFC) vs prompt length, one request at a time, against an OpenAI-compatible server."
+	case Decode:
+		return "Time between tokens (TBT) vs batch size, measured in the window where the whole batch decodes together."
+	default:
+		return "Throughput vs latency over load levels (concurrent clients or request rates), manual, range or auto."
+	}
+}
+
+func newLogger(w io.Writer, c *Common) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

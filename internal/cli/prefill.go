@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/console"
+	"github.com/veeksha-go/veeksha/pkg/result"
+)
+
+// PrefillCmd is veeksha.microbench.prefill's command line.
+type PrefillCmd struct {
+	Common           `embed:""`
+	InputLengths     IntList          `name:"input-lengths" aliases:"input_lengths" placeholder:"N" help:"Prompt lengths in server tokens, space- or comma-separated (default: ${default_input_lengths})."`
+	OutputTokens     int              `name:"output-tokens" aliases:"output_tokens" default:"${default_prefill_output_tokens}" help:"Tokens to generate per request."`
+	SamplesPerLength int              `name:"samples-per-length" aliases:"samples_per_length" default:"${default_prefill_samples}" help:"Requests per prompt length."`
+	WarmupRequests   int              `name:"warmup-requests" default:"${default_warmup_requests}" help:"Requests sent first and left out of the statistics (connection set-up, server warm-up)."`
+	Version          kong.VersionFlag `help:"Print the version and exit."`
+}
+
+func (c *PrefillCmd) common() *Common { return &c.Common }
+
+func (c *PrefillCmd) config() prefill.Config {
+	lengths := []int(c.InputLengths)
+	if len(lengths) == 0 {
+		lengths = prefill.DefaultInputLengths()
+	}
+	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests}
+}
+
+func (c *PrefillCmd) validate() error { return c.config().Validate() }
+
+func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
+	if c.ValidateOnly {
+		return c.validateOnly(e)
+	}
+	cfg := c.config()
+	s, err := openSession(ctx, &c.Common, log, 1)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.calibrate(ctx, cfg.InputLengths); err != nil {
+		return err
+	}
+
+	started := e.now()
+	dir, err := report.Create(c.OutputDir, string(Prefill), started)
+	if err != nil {
+		return fmt.Errorf("create the run folder: %w", err)
+	}
+	if !c.Quiet {
+		rows := [][2]string{
+			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", s.settings.Server},
+			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
+			{"Input lengths", fmt.Sprint(cfg.InputLengths)}, {"Output tokens", fmt.Sprint(cfg.OutputTokens)},
+			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Warm-up requests", fmt.Sprint(cfg.WarmupRequests)},
+			{"Prompt lengths", fmt.Sprintf("exact, measured by %s (server adds %d tokens)", s.settings.LengthSource, s.settings.PromptOverheadTokens)},
+		}
+		if err := console.Banner(e.stdout, "Veeksha Microbenchmark — prefill", rows, consoleOptions(e)); err != nil {
+			return fmt.Errorf("print banner: %w", err)
+		}
+	}
+
+	ui := newProgress(e, &c.Common)
+	runCtx, cancel := context.WithTimeout(ctx, c.BenchmarkTimeout.D())
+	out, runErr := prefill.Run(runCtx, cfg, prefill.Deps{
+		Streamer: s.client, Prompts: s.sampler, Logger: log,
+		Progress: ui.track("prefill", len(cfg.InputLengths)*cfg.SamplesPerLength),
+	})
+	cancel()
+	ui.stop()
+	if ctx.Err() != nil {
+		out.EndReason = result.EndInterrupted
+	}
+
+	res := prefill.Results{
+		Meta:    newMeta(e, Prefill, "ttfc", started, s.settings),
+		Config:  cfg,
+		Results: prefill.Analyze(out.Requests),
+		Errors:  result.CountErrors(out.Requests),
+	}
+	res.EndReason = out.EndReason
+	res.DurationS = time.Since(out.Began).Seconds()
+	if !c.SkipValidation {
+		rep := prefill.Check(cfg, out.Requests)
+		res.Validation = &rep
+	}
+
+	files := newRunFiles(dir, log)
+	if err := files.requests("requests.jsonl", out.Requests); err != nil {
+		return err
+	}
+	charts := files.plots(ctx, prefill.Charts(res.Results), &res.Meta)
+	if err := files.json("prefill_results.json", res); err != nil {
+		return err
+	}
+	table := prefill.Table(res.Results)
+	if err := writeCSV(files, "prefill_results.csv", table); err != nil {
+		return err
+	}
+	if res.Validation != nil {
+		if err := files.json("validation.json", res.Validation); err != nil {
+			return err
+		}
+	}
+	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
+	if err := files.index("Prefill — "+s.settings.Model, facts, charts); err != nil {
+		return err
+	}
+	if err := dir.Finish(); err != nil {
+		return fmt.Errorf("finish the run folder: %w", err)
+	}
+
+	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
+		return fmt.Errorf("print results: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
+	if runErr != nil {
+		return runErr
+	}
+	if err := finishValidation(e, res.Validation); err != nil {
+		return err
+	}
+	if out.EndReason == result.EndInterrupted {
+		return exitError{code: ExitInterrupted}
+	}
+	return nil
+}
+
+// plotNote says which renderer drew the PNGs.
+func plotNote(m result.Meta) string {
+	switch {
+	case m.PlotRenderer == "":
+		return "none"
+	case m.PlotFallbackReason != "":
+		return m.PlotRenderer + ", because " + m.PlotFallbackReason
+	default:
+		return m.PlotRenderer
+	}
+}
+
+// validateOnly re-runs the checks of an existing prefill run and creates nothing.
+func (c *PrefillCmd) validateOnly(e *env) error {
+	dir, err := report.Resolve(c.OutputDir, string(Prefill), c.RunDir)
+	if err != nil {
+		return usageError{err}
+	}
+	var res prefill.Results
+	if err := readJSON(filepath.Join(dir, "prefill_results.json"), &res); err != nil {
+		return usageError{err}
+	}
+	reqs, err := readRequests(filepath.Join(dir, "requests.jsonl"))
+	if err != nil {
+		return usageError{err}
+	}
+	rep := prefill.Check(res.Config, reqs)
+	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
+	return finishValidation(e, &rep)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+func readRequests(path string) ([]result.Request, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	reqs, err := result.ReadJSONL(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(reqs) == 0 {
+		return nil, errors.New(path + " holds no requests")
+	}
+	return reqs, nil
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jedib0t/go-pretty/v6/progress"
+)
+
+// progressUI shows one progress bar per benchmark point on stderr. It is
+// a no-op unless stderr is a terminal and neither --quiet nor --no-progress
+// is set, so logs and CI output stay clean.
+type progressUI struct {
+	pw   progress.Writer
+	mu   sync.Mutex
+	last *progress.Tracker
+}
+
+func newProgress(e *env, c *Common) *progressUI {
+	if !e.stderrTTY || c.Quiet || c.NoProgress {
+		return &progressUI{}
+	}
+	pw := progress.NewWriter()
+	pw.SetOutputWriter(e.stderr)
+	pw.SetUpdateFrequency(200 * time.Millisecond)
+	pw.SetAutoStop(false)
+	pw.SetTrackerLength(30)
+	pw.SetMessageLength(28)
+	pw.ShowETA(true)
+	pw.Style().Visibility.Value = true
+	go pw.Render()
+	return &progressUI{pw: pw}
+}
+
+// track starts a bar for one point and returns the callback the benchmark
+// calls with its counts.
+func (p *progressUI) track(name string, total int) func(done, failed, total int) {
+	if p.pw == nil {
+		return nil
+	}
+	t := &progress.Tracker{Message: name, Total: int64(total), Units: progress.UnitsDefault}
+	p.mu.Lock()
+	if p.last != nil && !p.last.IsDone() {
+		p.last.MarkAsDone()
+	}
+	p.last = t
+	p.mu.Unlock()
+	p.pw.AppendTracker(t)
+	return func(done, failed, total int) {
+		t.UpdateTotal(int64(total))
+		t.SetValue(int64(done))
+		if failed > 0 {
+			t.UpdateMessage(fmt.Sprintf("%s (%d failed)", name, failed))
+		}
+		if done >= total {
+			t.MarkAsDone()
+		}
+	}
+}
+
+// stop ends rendering; call it before printing tables.
+func (p *progressUI) stop() {
+	if p.pw == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.last != nil && !p.last.IsDone() {
+		p.last.MarkAsDone()
+	}
+	p.mu.Unlock()
+	// Let the renderer draw the final state before it stops.
+	time.Sleep(250 * time.Millisecond)
+	p.pw.Stop()
+	for p.pw.IsRenderInProgress() {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

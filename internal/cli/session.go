@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/sampler"
+	"github.com/veeksha-go/veeksha/pkg/simengine"
+)
+
+// session is everything a benchmark needs to talk to the server: the
+// simulated engine when --api-base is sim, the client, the model, and the
+// calibrated prompt sampler.
+type session struct {
+	log      *slog.Logger
+	client   *client.Client
+	sim      *simengine.Server
+	sampler  *sampler.Sampler
+	settings result.Settings
+}
+
+// setupTimeout bounds each setup step (model discovery, preflight,
+// calibration probes) so a silent server is reported, not waited for.
+const setupTimeout = 60 * time.Second
+
+// openSession starts the simulated engine if asked, connects, finds the
+// model and checks that the server streams. Every failure here is a
+// usageError with a hint: nothing has been written yet.
+func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrency int) (*session, error) {
+	s := &session{log: log}
+	base, server := c.APIBase, "external"
+	if base == "sim" || strings.HasPrefix(base, "sim:") {
+		sim, name, err := startSim(base, log)
+		if err != nil {
+			return nil, err
+		}
+		s.sim, base, server = sim, sim.BaseURL(), "sim:"+name
+		log.Info("started the simulated engine", "base_url", base, "profile", name)
+	}
+	cl, err := client.New(client.Config{
+		BaseURL: base, APIKey: c.APIKey, Endpoint: client.Endpoint(c.Endpoint),
+		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
+		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
+	})
+	if err != nil {
+		s.close()
+		return nil, usageError{err}
+	}
+	s.client = cl
+	model, err := s.resolveModel(ctx, c.Model, base)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	// The client needs the model for every request; rebuild it now that
+	// it is known.
+	cl.Close()
+	s.client, err = client.New(client.Config{
+		BaseURL: base, APIKey: c.APIKey, Model: model, Endpoint: client.Endpoint(c.Endpoint),
+		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
+		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
+	})
+	if err != nil {
+		s.close()
+		return nil, usageError{err}
+	}
+	nonce := rand.Uint64()
+	if c.NoPromptSalt {
+		nonce = 0
+	}
+	s.settings = result.Settings{
+		APIBase: base, Server: server, Model: model, Endpoint: c.Endpoint, Seed: c.Seed,
+		PromptNonce: nonce, PromptSalt: !c.NoPromptSalt, NonStandard: !c.NoExtraFields,
+		RequestTimeoutS: c.RequestTimeout.D().Seconds(), BenchmarkTimeoutS: c.BenchmarkTimeout.D().Seconds(),
+	}
+	if err := s.preflight(ctx, base); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.sampler = sampler.New(sampler.Config{Seed: c.Seed, Nonce: nonce, NoSalt: c.NoPromptSalt}, s.countTokens)
+	return s, nil
+}
+
+// startSim starts the in-process simulated engine named by spec: "sim",
+// "sim:<profile>" or "sim:<profile.json>".
+func startSim(spec string, log *slog.Logger) (*simengine.Server, string, error) {
+	name := strings.TrimPrefix(strings.TrimPrefix(spec, "sim"), ":")
+	if name == "" {
+		name = simengine.DefaultProfileName()
+	}
+	profile, err := simengine.ResolveProfile(name)
+	if err != nil {
+		return nil, "", usagef("--api-base %s: %v (profiles: %s)", spec, err, strings.Join(simengine.Profiles(), ", "))
+	}
+	srv, err := simengine.Start(simengine.Options{Profile: profile, Logger: log})
+	if err != nil {
+		return nil, "", fmt.Errorf("start the simulated engine: %w", err)
+	}
+	return srv, name, nil
+}
+
+// resolveModel returns the model to benchmark: the one asked for, checked
+// against the server's list, or the server's first model.
+func (s *session) resolveModel(ctx context.Context, want, base string) (string, error) {
+	mctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	models, err := s.client.Models(mctx)
+	if err != nil {
+		switch {
+		case errors.Is(err, client.ErrUnreachable):
+			return "", usagef("no server is listening at --api-base %s: start one, or try --api-base sim for the built-in simulated engine", base)
+		case errors.Is(err, client.ErrUnauthorized):
+			return "", usagef("the server at %s refused the API key: set --api-key or VEEKSHA_API_KEY", base)
+		case want != "":
+			// Some servers have no model list; go on with the name given.
+			s.log.Warn("could not list models; using --model as given", "err", err)
+			return want, nil
+		default:
+			return "", usagef("could not list the models at %s/models (%v): is --api-base right (it usually ends in /v1)? or name one with --model", base, err)
+		}
+	}
+	if want == "" {
+		if len(models) == 0 {
+			return "", usagef("the server at %s lists no models: name one with --model", base)
+		}
+		return models[0], nil
+	}
+	for _, m := range models {
+		if m == want {
+			return want, nil
+		}
+	}
+	if len(models) == 0 {
+		return want, nil
+	}
+	return "", usagef("--model %q: the server at %s does not serve it (it serves: %s)", want, base, strings.Join(models, ", "))
+}
+
+// preflight sends one short streamed request so that a server that cannot
+// be benchmarked (wrong endpoint, unknown model, no streaming) is reported
+// before anything is created.
+func (s *session) preflight(ctx context.Context, base string) error {
+	pctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	r := s.client.Stream(pctx, time.Now(), client.Call{Seq: -1, Prompt: " preflight check: say hello", MaxTokens: 2})
+	if r.OK() {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return exitError{ExitInterrupted, errors.New("interrupted")}
+	}
+	endpoint := strings.TrimSuffix(base, "/") + "/" + s.endpointPath()
+	switch {
+	case r.ErrClass == result.ErrConnect:
+		return usagef("no server is listening at --api-base %s: start one, or try --api-base sim", base)
+	case r.HTTPStatus == 404 && strings.Contains(strings.ToLower(r.Err), "model"):
+		return usagef("--model %q: the server does not know it (%s)", s.settings.Model, r.Err)
+	case r.HTTPStatus == 404 || r.HTTPStatus == 405:
+		return usagef("%s answered %d: this server has no %s endpoint (try --endpoint %s, or check --api-base)", endpoint, r.HTTPStatus, s.settings.Endpoint, otherEndpoint(s.settings.Endpoint))
+	case r.HTTPStatus == 401 || r.HTTPStatus == 403:
+		return usagef("the server refused the API key (%d): set --api-key or VEEKSHA_API_KEY", r.HTTPStatus)
+	case r.HTTPStatus >= 400:
+		return usagef("the server answered %d to a test request at %s: %s", r.HTTPStatus, endpoint, r.Err)
+	case r.ErrClass == result.ErrTimeout:
+		return usagef("the server at %s did not answer a test request within %v", base, setupTimeout)
+	default:
+		return usagef("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", endpoint, r.ErrClass, r.Err)
+	}
+}
+
+func (s *session) endpointPath() string {
+	if s.settings.Endpoint == string(client.Completions) {
+		return "completions"
+	}
+	return "chat/completions"
+}
+
+func otherEndpoint(e string) string {
+	if e == string(client.Completions) {
+		return string(client.Chat)
+	}
+	return string(client.Completions)
+}
+
+// countTokens measures a prompt's length in server tokens: with the
+// server's /tokenize endpoint when it has one, else with a probe request
+// reading usage.prompt_tokens. The method found is recorded in settings.
+func (s *session) countTokens(ctx context.Context, text string) (int, error) {
+	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	if s.settings.LengthSource != "usage_probe" {
+		n, ok, err := s.client.Tokenize(cctx, text)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			s.settings.LengthSource = "tokenize"
+			return n, nil
+		}
+		s.settings.LengthSource = "usage_probe"
+		s.log.Info("the server has no /tokenize endpoint; measuring prompt lengths with probe requests")
+	}
+	return s.client.ProbePromptTokens(cctx, text)
+}
+
+// calibrate finds exact-length prompts for lengths.
+func (s *session) calibrate(ctx context.Context, lengths []int) error {
+	if err := s.sampler.Calibrate(ctx, lengths); err != nil {
+		if errors.Is(err, sampler.ErrTooShort) {
+			return usagef("--input-lengths: %v", err)
+		}
+		if ctx.Err() != nil {
+			return exitError{ExitInterrupted, errors.New("interrupted during prompt calibration")}
+		}
+		return usagef("could not build exact-length prompts: %v", err)
+	}
+	s.settings.PromptOverheadTokens = s.sampler.Overhead()
+	return s.checkLongest(ctx, slices.Max(lengths))
+}
+
+// checkLongest sends the longest prompt once, outside the measurements: a
+// server that refuses it (longer than the model's context) is reported
+// before anything is created, and its usage must confirm the calibration.
+func (s *session) checkLongest(ctx context.Context, length int) error {
+	prompt, err := s.sampler.ProbePrompt(length)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	n, err := s.client.ProbePromptTokens(cctx, prompt)
+	switch {
+	case ctx.Err() != nil:
+		return exitError{ExitInterrupted, errors.New("interrupted during prompt calibration")}
+	case err != nil:
+		return usagef("--input-lengths %d: the server refused a prompt of that length: %v", length, err)
+	case n != length:
+		return usagef("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, n)
+	}
+	return nil
+}
+
+func (s *session) close() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.sim != nil {
+		_ = s.sim.Close()
+	}
+}
