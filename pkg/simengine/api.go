@@ -67,22 +67,57 @@ func (c *messageContent) UnmarshalJSON(data []byte) error {
 // promptTokens counts the tokens of a completions prompt: a string, an
 // array of token ids, or an array holding one of those.
 func promptTokens(raw json.RawMessage) (int, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, fmt.Errorf("prompt: %w", err)
+		}
 		return CountTokens(s), nil
 	}
-	var ids []int64
-	if err := json.Unmarshal(raw, &ids); err == nil {
-		return len(ids), nil
+	if n, ok := countIntArray(raw); ok {
+		return n, nil
 	}
 	var batch []json.RawMessage
 	if err := json.Unmarshal(raw, &batch); err == nil {
 		if len(batch) != 1 {
 			return 0, fmt.Errorf("prompt holds %d prompts; the simulated engine takes one per request", len(batch))
 		}
-		return promptTokens(batch[0])
+		if b := bytes.TrimSpace(batch[0]); len(b) > 0 && (b[0] == '"' || b[0] == '[') {
+			return promptTokens(b)
+		}
 	}
 	return 0, errors.New("prompt is neither a string, an array of token ids, nor a one-element array of those")
+}
+
+// countIntArray counts the elements of a JSON array of integers, such as a
+// prompt of token ids, without decoding it: encoding/json takes about 0.3 ms
+// for 1500 ids, which would show up in the engine's time to first token.
+func countIntArray(raw []byte) (int, bool) {
+	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
+		return 0, false
+	}
+	n, digits := 0, 0
+	for _, c := range raw[1 : len(raw)-1] {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == ',':
+			if digits == 0 {
+				return 0, false
+			}
+			n, digits = n+1, 0
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default: // signs, fractions, strings and nested arrays take the slow path
+			return 0, false
+		}
+	}
+	if digits > 0 {
+		n++
+	} else if n > 0 {
+		return 0, false // trailing comma
+	}
+	return n, true
 }
 
 // apiError is an OpenAI-style error response.

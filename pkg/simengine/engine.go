@@ -49,6 +49,19 @@ func newRequest() *request {
 	return &request{notify: make(chan struct{}, 1)}
 }
 
+// finishReason is why the request ended, or "" while it runs. Engine
+// goroutine only.
+func (r *request) finishReason() string {
+	switch {
+	case r.generated < r.stopAt:
+		return ""
+	case r.generated >= r.maxOut:
+		return finishLength
+	default:
+		return finishStop
+	}
+}
+
 // progress returns the tokens produced so far and, once the request has
 // ended, its finish reason.
 func (r *request) progress() (int, string) {
@@ -447,18 +460,11 @@ func (e *engine) complete(plan []planned, shape Shape, start, end time.Time) {
 		}
 		r.generated += tokens
 		generated += tokens
-		finish := ""
-		if r.generated >= r.stopAt {
-			finish = finishStop
-			if r.generated >= r.maxOut {
-				finish = finishLength
-			}
+		finish := r.finishReason()
+		if finish != "" {
 			finished = true
 		}
 		w.Tokens, w.Finish = tokens, finish
-		if tokens > 0 || finish != "" {
-			r.publish(r.generated, finish)
-		}
 		if finish != "" {
 			e.retireAt(r, finish, end)
 		}
@@ -481,6 +487,13 @@ func (e *engine) complete(plan []planned, shape Shape, start, end time.Time) {
 	e.g.kvUsed.Store(int64(e.kvUsed))
 	e.g.promptToks.Add(int64(prefilled))
 	e.g.genToks.Add(int64(generated))
+	// Release the tokens only now, so a client that sees its last token
+	// also sees the engine's counters updated.
+	for _, p := range plan {
+		if r := p.r; r.generated > 0 {
+			r.publish(r.generated, r.finishReason())
+		}
+	}
 	if !keep {
 		return
 	}

@@ -252,14 +252,23 @@ func (p Profile) Validate() error {
 	if !(p.Cost.BaseMS > 0) {
 		errs = append(errs, fmt.Errorf("profile %q: cost.base_ms %g is not positive", p.Name, p.Cost.BaseMS))
 	}
-	coef := p.Cost.coefficients()
-	for i, c := range coef[1:] {
-		if c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
-			errs = append(errs, fmt.Errorf("profile %q: cost coefficient %d is %g, want a finite value >= 0", p.Name, i+1, c))
+	c := p.Cost
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"decode_seq_us", c.DecodeSeqUS},
+		{"decode_context_ns", c.DecodeContextNS},
+		{"prefill_base_ms", c.PrefillBaseMS},
+		{"prefill_token_us", c.PrefillTokenUS},
+		{"prefill_knee_tokens", c.PrefillKneeTokens},
+		{"prefill_square_ns", c.PrefillSquareNS},
+		{"prefill_past_chunk_ms", c.PrefillPastChunkMS},
+		{"prefill_past_pair_ns", c.PrefillPastPairNS},
+	} {
+		if !(f.v >= 0) || math.IsInf(f.v, 0) {
+			errs = append(errs, fmt.Errorf("profile %q: cost.%s %g is not a finite value >= 0", p.Name, f.name, f.v))
 		}
-	}
-	if p.Cost.PrefillKneeTokens < 0 {
-		errs = append(errs, fmt.Errorf("profile %q: cost.prefill_knee_tokens %g is negative", p.Name, p.Cost.PrefillKneeTokens))
 	}
 	return errors.Join(errs...)
 }
