@@ -105,7 +105,9 @@ func TestDuration(t *testing.T) {
 func TestConvenienceCosts(t *testing.T) {
 	t.Parallel()
 	p := testProfile()
-	one := func(tokens, past int) time.Duration { return p.Duration(Shape{Prefill: []Chunk{{Tokens: tokens, Past: past}}}) }
+	one := func(tokens, past int) time.Duration {
+		return p.Duration(Shape{Prefill: []Chunk{{Tokens: tokens, Past: past}}})
+	}
 	tests := []struct {
 		name string
 		got  time.Duration
