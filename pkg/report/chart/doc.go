@@ -1,0 +1,17 @@
+// Package chart draws a run's line charts twice: as interactive HTML pages
+// (go-echarts, with the ECharts library vendored in assets/ and written
+// beside the pages, so they open offline) and as PNG images.
+//
+// PNGs come from a headless Chromium driven through chromedp, which
+// snapshots the very HTML chart the user will open; when no browser is
+// installed, or it fails, a pure-Go renderer (gonum/plot) draws them instead
+// and Result says so and why. WriteIndex writes a run's index.html that links
+// everything.
+//
+// Typical use, after a run:
+//
+//	res, err := chart.WriteAll(ctx, filepath.Join(runDir, "plots"), charts, chart.Options{Logger: log})
+//	// res.Renderer is "chromium" or "gonum"; res.FallbackReason tells why gonum was used.
+//
+// This is the only package that imports go-echarts, chromedp and gonum/plot.
+package chart
