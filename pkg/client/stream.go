@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptrace"
@@ -125,8 +126,10 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		r.HTTPStatus = res.StatusCode
 		c.read(parent, ctx, cancel, res, began, &r)
 	}
-	c.log.Debug("request done", "req_seq", r.Seq, "http_status", r.HTTPStatus,
-		"chunks", len(r.TokenTimes), "err_class", r.ErrClass, "err", r.Err)
+	if c.log.Enabled(parent, slog.LevelDebug) {
+		c.log.Debug("request done", "req_seq", r.Seq, "http_status", r.HTTPStatus,
+			"chunks", len(r.TokenTimes), "err_class", r.ErrClass, "err", r.Err)
+	}
 	return r
 }
 
