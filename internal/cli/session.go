@@ -144,13 +144,26 @@ func (s *session) resolveModel(ctx context.Context, want, base string) (string, 
 	return "", usagef("--model %q: the server at %s does not serve it (it serves: %s)", want, base, strings.Join(models, ", "))
 }
 
+// setupAttempts is how many times a setup request is tried when the
+// server answers with a transient failure (5xx, 429): a flaky server is
+// benchmarked (and its failures recorded), not turned away.
+const setupAttempts = 3
+
+func transient(status int) bool { return status >= 500 || status == 429 }
+
 // preflight sends one short streamed request so that a server that cannot
 // be benchmarked (wrong endpoint, unknown model, no streaming) is reported
 // before anything is created.
 func (s *session) preflight(ctx context.Context, base string) error {
 	pctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	r := s.client.Stream(pctx, time.Now(), client.Call{Seq: -1, Prompt: " preflight check: say hello", MaxTokens: 2})
+	var r result.Request
+	for range setupAttempts {
+		r = s.client.Stream(pctx, time.Now(), client.Call{Seq: -1, Prompt: " preflight check: say hello", MaxTokens: 2})
+		if r.OK() || !transient(r.HTTPStatus) {
+			break
+		}
+	}
 	if r.OK() {
 		return nil
 	}
@@ -208,7 +221,16 @@ func (s *session) countTokens(ctx context.Context, text string) (int, error) {
 		s.settings.LengthSource = "usage_probe"
 		s.log.Info("the server has no /tokenize endpoint; measuring prompt lengths with probe requests")
 	}
-	return s.client.ProbePromptTokens(cctx, text)
+	var n int
+	var err error
+	for range setupAttempts {
+		n, err = s.client.ProbePromptTokens(cctx, text)
+		var ce *client.Error
+		if err == nil || !errors.As(err, &ce) || !transient(ce.Status) {
+			break
+		}
+	}
+	return n, err
 }
 
 // calibrate finds exact-length prompts for lengths.
@@ -236,7 +258,14 @@ func (s *session) checkLongest(ctx context.Context, length int) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	n, err := s.client.ProbePromptTokens(cctx, prompt)
+	var n int
+	for range setupAttempts {
+		n, err = s.client.ProbePromptTokens(cctx, prompt)
+		var ce *client.Error
+		if err == nil || !errors.As(err, &ce) || !transient(ce.Status) {
+			break
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		return exitError{ExitInterrupted, errors.New("interrupted during prompt calibration")}

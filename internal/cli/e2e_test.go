@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veeksha-go/veeksha/internal/openaitest"
+	"github.com/veeksha-go/veeksha/pkg/bench/decode"
+	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/simengine"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+func findCheck(r *validate.Report, title string) (validate.Check, bool) {
+	for _, c := range r.Checks {
+		if c.Title() == title {
+			return c, true
+		}
+	}
+	return validate.Check{}, false
+}
+
+// Decode against the simulated engine: TBT in the window equals the
+// engine's decode step for the batch, and rises with the batch size.
+func TestDecodeAgainstSim(t *testing.T) {
+	// Not parallel: it measures time.
+	srv := startTestSim(t, simengine.Options{})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Decode, "--api-base", srv.BaseURL(), "--batch-sizes", "1", "4", "16",
+		"--input-lengths", "256", "--samples-per-length", "20", "--output-dir", out, "--quiet")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	run := filepath.Join(out, "decode", "latest")
+	requireFiles(t, run, "decode_results.json", "decode_results.csv", "index.html", "bs=4_il=256/requests.jsonl",
+		"bs=4_il=256/decode_window.json", "plots/tbt_p50_vs_batch_size.png", "plots/tbt_p99_vs_batch_size.html")
+	res := readResults[decode.Results](t, filepath.Join(run, "decode_results.json"))
+	if len(res.Results) != 3 {
+		t.Fatalf("%d rows, want 3", len(res.Results))
+	}
+	// The engine's own decode steps: iterations with no prefill work, by batch.
+	steps := map[int][]float64{}
+	for _, it := range srv.Iterations() {
+		if it.PrefillTokens == 0 && it.DecodeBatch > 0 {
+			steps[it.DecodeBatch] = append(steps[it.DecodeBatch], it.Duration().Seconds())
+		}
+	}
+	prev := 0.0
+	for _, row := range res.Results {
+		truth := metrics.Summarize(steps[row.BatchSize]).Median
+		if got := row.TBT.Median; got < truth*0.95 || got > truth*1.05 {
+			t.Errorf("batch %d: TBT P50 %.3f ms, engine's decode step %.3f ms (±5%%)", row.BatchSize, 1000*got, 1000*truth)
+		}
+		if row.PeakConcurrency != row.BatchSize {
+			t.Errorf("batch %d: peak %d", row.BatchSize, row.PeakConcurrency)
+		}
+		if row.TBT.Median <= prev {
+			t.Errorf("batch %d: TBT P50 %.3f ms does not rise with the batch", row.BatchSize, 1000*row.TBT.Median)
+		}
+		prev = row.TBT.Median
+	}
+}
+
+// A server that cannot run the whole batch at once: the batch check warns
+// with the peak it reached.
+func TestDecodeBatchLimitWarns(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{MaxRunning: 2})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Decode, "--api-base", srv.BaseURL(), "--batch-sizes", "4",
+		"--input-lengths", "128", "--samples-per-length", "5", "--output-dir", out, "--quiet")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res := readResults[decode.Results](t, filepath.Join(out, "decode", "latest", "decode_results.json"))
+	c, ok := findCheck(res.Validation, "batch_held [bs=4,il=128]")
+	if !ok || c.Status != validate.Warn || !strings.Contains(c.Detail, "at most 2 of the 4") {
+		t.Errorf("batch_held = %+v, want a WARN naming the peak of 2", c)
+	}
+}
+
+// One request of the batch fails with HTTP 500: the run still ends within
+// its timeout, records the failure and fails validation.
+func TestDecodeFailedRequestDoesNotHang(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+		if id := r.Header.Get("X-Request-Id"); strings.HasSuffix(id, "-1") && !strings.HasSuffix(id, "--1") {
+			return openaitest.Script{Status: 500, HeaderDelay: 20 * time.Millisecond}
+		}
+		return openaitest.Script{TTFT: 5 * time.Millisecond, Gap: 2 * time.Millisecond}
+	})
+	out := t.TempDir()
+	began := time.Now()
+	code, stdout, stderr := runCLI(t, t.Context(), Decode, "--api-base", srv.URL, "--batch-sizes", "3",
+		"--input-lengths", "64", "--samples-per-length", "5", "--warmup-requests", "0", "--benchmark-timeout", "20", "--output-dir", out, "--quiet")
+	if code != ExitValidation {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+	}
+	if took := time.Since(began); took > 15*time.Second {
+		t.Errorf("the run took %v", took)
+	}
+	reqs, err := readRequests(filepath.Join(out, "decode", "latest", "bs=3_il=64", "requests.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 3 || reqs[1].HTTPStatus != 500 || reqs[1].ErrClass == "" || !reqs[0].OK() || !reqs[2].OK() {
+		t.Errorf("requests = %+v, want 3 with the second failed by HTTP 500", reqs)
+	}
+	if !strings.Contains(stdout, "no_errors [bs=3,il=64]") {
+		t.Errorf("validation table lacks the failed check:\n%s", stdout)
+	}
+}
+
+func stressArgs(base, out string, extra ...string) []string {
+	return append([]string{"--api-base", base, "--input-length", "128", "--output-length", "32",
+		"--point-duration", "3", "--warmup-duration", "1", "--grace-period", "5", "--output-dir", out, "--quiet"}, extra...)
+}
+
+// Closed loop against the engine: throughput rises with load while
+// interactivity falls; the seven plots are drawn.
+func TestStressManualAgainstSim(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "1", "4", "16")...)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	run := filepath.Join(out, "stress", "latest")
+	requireFiles(t, run, "stress_results.json", "stress_results.csv", "index.html", "c=4/requests.jsonl", "c=16/level.json")
+	for _, stem := range []string{"throughput_vs_load", "output_throughput_vs_latency", "e2e_latency_vs_load", "interactivity_vs_load",
+		"ttfc_vs_load", "input_throughput_vs_interactivity", "output_throughput_vs_interactivity"} {
+		requireFiles(t, run, "plots/"+stem+".png", "plots/"+stem+".html")
+	}
+	res := readResults[stress.Results](t, filepath.Join(run, "stress_results.json"))
+	if len(res.Results) != 3 {
+		t.Fatalf("%d points, want 3", len(res.Results))
+	}
+	for i := 1; i < 3; i++ {
+		a, b := res.Results[i-1], res.Results[i]
+		if b.OutputThroughput <= a.OutputThroughput {
+			t.Errorf("output throughput %0.f at c=%v is not above %0.f at c=%v", b.OutputThroughput, b.Level, a.OutputThroughput, a.Level)
+		}
+		if b.InteractivityP50 >= a.InteractivityP50 {
+			t.Errorf("interactivity %0.1f at c=%v is not below %0.1f at c=%v", b.InteractivityP50, b.Level, a.InteractivityP50, a.Level)
+		}
+	}
+	for _, want := range []string{"Concurrency", "In Tput", "Out Tput", "E2E P50", "TTFC P99", "Intrctvty slowest 1%", "Reqs"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("results table lacks column %q", want)
+		}
+	}
+}
+
+// Open loop: the client sends at the scheduled rate.
+func TestStressOpenLoopKeepsRate(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out,
+		"--traffic-mode", "fixed-rate", "--concurrency-levels", "1", "10", "50", "--point-duration", "4")...)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	for _, p := range res.Results {
+		if p.ScheduledRate == 0 || p.AchievedRate < p.ScheduledRate*0.95 || p.AchievedRate > p.ScheduledRate*1.05 {
+			t.Errorf("level %v: sent %.2f req/s, scheduled %.2f", p.Level, p.AchievedRate, p.ScheduledRate)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "stress", "latest", "qps=10", "requests.jsonl")); err != nil {
+		t.Errorf("open-loop level folder: %v", err)
+	}
+}
+
+// A server failing a tenth of the requests: the sweep completes, counts
+// the errors per level and fails validation.
+func TestStressCountsFailures(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{FailFraction: 0.1, FailStatus: 500})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "4", "8")...)
+	if code != ExitValidation {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	for _, p := range res.Results {
+		if p.Errors == 0 || p.ErrorsBy.ByStatus[500] != p.Errors {
+			t.Errorf("level %v: %d errors (%v), want some, all HTTP 500", p.Level, p.Errors, p.ErrorsBy)
+		}
+	}
+}
+
+// Ctrl-C after two levels, then --resume-dir latest: the resumed run holds
+// every level and did not run the first two again.
+func TestStressInterruptAndResume(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{})
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		// Interrupt once the third level has started: its folder's
+		// requests come after the second level's files are written.
+		for ctx.Err() == nil {
+			matches, _ := filepath.Glob(filepath.Join(out, "stress", "*", "c=2", "level.json"))
+			if len(matches) > 0 {
+				time.Sleep(500 * time.Millisecond)
+				cancel()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	code, stdout, stderr := runCLI(t, ctx, Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "1", "2", "4")...)
+	if code != ExitInterrupted {
+		t.Fatalf("interrupted run: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInterrupted, stdout, stderr)
+	}
+	first := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	if first.EndReason != "interrupted" || len(first.Levels) != 3 || first.Levels[2].Complete() {
+		t.Fatalf("interrupted run: end %q, levels %+v", first.EndReason, first.Levels)
+	}
+	c1, err := os.ReadFile(filepath.Join(out, "stress", "latest", "c=1", "requests.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr = runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "1", "2", "4", "--resume-dir", "latest")...)
+	if code != ExitOK {
+		t.Fatalf("resumed run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	second := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	var levels []float64
+	for _, p := range second.Results {
+		levels = append(levels, p.Level)
+	}
+	if !slices.Equal(levels, []float64{1, 2, 4}) || second.ResumedFrom == "" {
+		t.Errorf("resumed run has levels %v (resumed from %q), want [1 2 4]", levels, second.ResumedFrom)
+	}
+	again, err := os.ReadFile(filepath.Join(out, "stress", "latest", "c=1", "requests.jsonl"))
+	if err != nil || string(again) != string(c1) {
+		t.Errorf("level 1 was run again instead of reused (%v)", err)
+	}
+	if !strings.Contains(stdout, "Stress Results") {
+		t.Errorf("no results table:\n%s", stdout)
+	}
+
+	// A resume with another workload is refused.
+	code, _, stderr = runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--output-length", "64", "--resume-dir", "latest")...)
+	if code != ExitUsage || !strings.Contains(stderr, "--output-length 32") {
+		t.Errorf("mismatched resume: exit %d, %s", code, stderr)
+	}
+}
+
+// Auto mode finds where the engine saturates: with at most 8 requests
+// running, throughput stops growing past 8 clients.
+func TestStressAutoFindsTheKnee(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{MaxRunning: 8})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--stress-mode", "auto",
+		"--point-duration", "3", "--warmup-duration", "1", "--auto-fill-points", "4", "--auto-max-level", "64")...)
+	if code != ExitOK && code != ExitValidation {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	if res.AutoPlan == nil {
+		t.Fatal("no auto plan in the results")
+	}
+	// Throughput stops growing by 5% at 8 clients; the upper bound must lie
+	// within one doubling of it.
+	if res.AutoPlan.Upper < 8 || res.AutoPlan.Upper > 32 {
+		t.Errorf("upper bound %v, want within one doubling of 8..16 (decisions: %+v)", res.AutoPlan.Upper, res.AutoPlan.Decisions)
+	}
+}
