@@ -332,7 +332,7 @@ func bashFiles(indent string, k pathKind) string {
 	if k == dirPath {
 		opt = "-d"
 	}
-	return indent + "compopt -o filenames\n" + indent + "mapfile -t COMPREPLY < <(compgen " + opt + " -- \"$cur\")\n"
+	return indent + "compopt -o filenames 2>/dev/null\n" + indent + "mapfile -t COMPREPLY < <(compgen " + opt + " -- \"$cur\")\n"
 }
 
 // zsh writes the zsh script, built on _arguments. It works both sourced
