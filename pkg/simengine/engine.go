@@ -487,28 +487,26 @@ func (e *engine) complete(plan []planned, shape Shape, start, end time.Time) {
 	e.g.kvUsed.Store(int64(e.kvUsed))
 	e.g.promptToks.Add(int64(prefilled))
 	e.g.genToks.Add(int64(generated))
-	// Release the tokens only now, so a client that sees its last token
-	// also sees the engine's counters updated.
+	if e.record {
+		it.KVUsedTokens = e.kvUsed
+		e.mu.Lock()
+		e.iterations = append(e.iterations, it)
+		e.mu.Unlock()
+	}
+	// Release the tokens only now, so a client that sees its last token also
+	// sees the engine's counters and records updated.
 	for _, p := range plan {
 		if r := p.r; r.generated > 0 {
 			r.publish(r.generated, r.finishReason())
 		}
 	}
-	if !keep {
-		return
-	}
-	it.KVUsedTokens = e.kvUsed
 	if e.logw != nil {
+		it.KVUsedTokens = e.kvUsed
 		if line, err := json.Marshal(it); err == nil {
 			if _, err := e.logw.Write(append(line, '\n')); err != nil {
 				e.logger.Debug("iteration log write failed", "err", err)
 			}
 		}
-	}
-	if e.record {
-		e.mu.Lock()
-		e.iterations = append(e.iterations, it)
-		e.mu.Unlock()
 	}
 }
 

@@ -95,8 +95,9 @@ type Options struct {
 	// makes tens of thousands of iterations.
 	Record bool
 	// IterationLog, when set, receives one JSON line per iteration (an
-	// Iteration), written by the engine goroutine at the end of the
-	// iteration. A slow writer delays the engine.
+	// Iteration), written by the engine goroutine just after the
+	// iteration's tokens are released; every line is written when Close
+	// returns. A slow writer delays the engine.
 	IterationLog io.Writer
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
