@@ -98,6 +98,10 @@ func TestPrefillAgainstSim(t *testing.T) {
 	run := filepath.Join(out, "prefill", "latest")
 	requireFiles(t, run, "prefill_results.json", "prefill_results.csv", "requests.jsonl", "validation.json", "index.html",
 		"plots/ttfc_vs_input_length.png", "plots/ttfc_vs_input_length.html")
+	index, _ := os.ReadFile(filepath.Join(run, "index.html"))
+	if !strings.Contains(string(index), `src="plots/ttfc_vs_input_length.png"`) {
+		t.Errorf("index.html does not show the plot from plots/:\n%s", index)
+	}
 	res := readResults[prefill.Results](t, filepath.Join(run, "prefill_results.json"))
 	if len(res.Results) != 4 {
 		t.Fatalf("%d result rows, want 4", len(res.Results))

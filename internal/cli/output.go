@@ -75,7 +75,7 @@ func (f *runFiles) plots(ctx context.Context, charts []chart.Chart, meta *result
 
 // index writes index.html linking everything written so far.
 func (f *runFiles) index(title string, facts [][2]string, charts []string) error {
-	page := chart.Index{Title: title, Facts: facts, Links: f.links, Charts: charts}
+	page := chart.Index{Title: title, Facts: facts, Links: f.links, ChartDir: "plots", Charts: charts}
 	return f.write("index.html", func(w io.Writer) error { return chart.WriteIndex(w, page) })
 }
 
