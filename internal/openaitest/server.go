@@ -77,7 +77,9 @@ type Fault struct {
 
 // Script tells the server how to answer one completion request. The zero
 // Script streams max_tokens one-token chunks as fast as it can, with
-// finish_reason "length" and usage as requested.
+// finish_reason "length" and usage as requested. A non-streamed request
+// honours only Status, ErrorBody, HeaderDelay, TTFT, Tokens and
+// FinishReason.
 type Script struct {
 	// Status, when >= 400, answers with that status and ErrorBody instead
 	// of a completion (after HeaderDelay).

@@ -73,17 +73,6 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		TargetOutputTokens: call.MaxTokens,
 		Intended:           call.Intended,
 	}
-	accepted := false
-	accept := func() {
-		if !accepted {
-			accepted = true
-			if call.OnAccepted != nil {
-				call.OnAccepted()
-			}
-		}
-	}
-	defer accept()
-
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(parent, c.timeout, errRequestTimeout)
 	defer cancel()
@@ -106,7 +95,11 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	var res *http.Response
 	err := c.oa.Post(ctx, c.path, c.params(call), &res, c.streamOptions(call, stamp)...)
 	r.FirstByte = time.Duration(firstByte.Load())
-	accept()
+	// Post returns when the headers arrived or the request failed before
+	// them: either way a launcher waiting on this request can go on.
+	if call.OnAccepted != nil {
+		call.OnAccepted()
+	}
 
 	switch {
 	case res != nil && res.StatusCode >= 300:
