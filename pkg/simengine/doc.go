@@ -24,9 +24,12 @@
 //   - Iteration durations come from the profile's cost model, optionally with
 //     seeded jitter. Iterations follow an absolute schedule: iteration k+1
 //     starts at the planned end of iteration k, so wake-up lateness never adds
-//     up; an idle engine starts its next iteration when a request arrives. On
-//     Linux the engine sleeps with nanosleep(2), which wakes within about
-//     0.1 ms; the Go timer can wake 1 ms late.
+//     up; an idle engine starts its next iteration when a request arrives. An
+//     engine more than 100 ms behind (its process was suspended or starved)
+//     restarts the schedule from now, with a warning, rather than release a
+//     burst of catch-up iterations. On Linux the engine sleeps with
+//     nanosleep(2), which wakes within about 0.1 ms; the Go timer can wake
+//     1 ms late.
 //
 // Measured on the 2-core development machine against the default profile,
 // a raw HTTP client sees time to first token 0.2–0.5 ms above the sum of the

@@ -278,8 +278,21 @@ func (e *engine) run() {
 		}
 		e.complete(plan, shape, next, end)
 		next = end
+		if late := time.Since(end); late > maxLate {
+			// The process was not running (suspended, or starved by the
+			// machine). A real engine's host-driven scheduler would have
+			// stalled too, so start again from now rather than release a
+			// burst of catch-up iterations.
+			e.logger.Warn("simulated engine fell behind its schedule; restarting it from now",
+				"late", late, "iteration", e.iter-1)
+			next = time.Now()
+		}
 	}
 }
+
+// maxLate is how far behind its schedule the engine may fall before it gives
+// the schedule up. Normal wake-up lateness is about 0.1 ms.
+const maxLate = 100 * time.Millisecond
 
 // receive moves every submitted request into pending without blocking.
 func (e *engine) receive() {

@@ -523,3 +523,43 @@ func TestCloseCutsStreams(t *testing.T) {
 		}
 	}
 }
+
+// slowWriter blocks its third write, holding up the engine goroutine.
+type slowWriter struct {
+	mu     sync.Mutex
+	writes int
+	delay  time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes++
+	n := w.writes
+	w.mu.Unlock()
+	if n == 3 {
+		time.Sleep(w.delay)
+	}
+	return len(p), nil
+}
+
+// TestFallingBehindRestartsSchedule stalls the engine goroutine for 150 ms
+// after its third iteration: instead of releasing a burst of catch-up
+// iterations, the engine restarts its schedule from the moment it resumes.
+func TestFallingBehindRestartsSchedule(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{Profile: fastProfile(), Record: true, IterationLog: &slowWriter{delay: 150 * time.Millisecond}})
+	post(t, s.BaseURL()+"/completions", completionsBody(5, 6))
+	its := s.Iterations()
+	if len(its) != 6 {
+		t.Fatalf("%d iterations, want 6", len(its))
+	}
+	for i := 1; i < len(its); i++ {
+		gap := its[i].Start - its[i-1].End
+		if i == 3 && gap < 150*time.Millisecond {
+			t.Errorf("iteration 3 starts %v after iteration 2 ends, want the 150ms stall", gap)
+		}
+		if i != 3 && gap != 0 {
+			t.Errorf("iteration %d starts %v after the previous end, want 0", i, gap)
+		}
+	}
+}
