@@ -67,9 +67,11 @@
 //	mixed    40 rows (64–1024-token chunk, 0/2048 cached,
 //	         with 0–128 decodes of context 1024)           7.5 % / 3.1 %
 //
-// The fitted coefficients agree with the per-table fits quoted in the
-// specification: 6.55 ms + 8.67 µs per sequence + 42.3 ns per context token
-// for decode, 25.9 µs per prefill token and 0.38 ns per squared token. Rows
+// The joint fit stays close to the per-table fits quoted in the
+// specification (decode 6.55 ms + 8.55 µs per sequence + 42.1 ns per context
+// token; prefill 25.0 µs per token + 0.435 ns per squared token): it gives
+// 6.55 ms + 8.67 µs + 42.3 ns, and 25.9 µs per token above the knee
+// (K = 322) + 0.38 ns per squared token. Rows
 // measured without CUDA graphs below 512 tokens (prefill of 16–256 tokens,
 // chunks of 256) are left out: kernel-launch overhead dominates them (about
 // 12 ms at 16 tokens, where the CUDA-graph mixed table gives 7.5 ms for 64),
