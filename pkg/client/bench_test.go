@@ -58,7 +58,7 @@ func BenchmarkRead(b *testing.B) {
 			Body:       io.NopCloser(bytes.NewReader(body)),
 		}
 		var r result.Request
-		c.read(ctx, ctx, cancel, res, began, &r)
+		c.read(ctx, ctx, cancel, res, began, nil, &r)
 		if !r.OK() || len(r.TokenTimes) != chunks {
 			b.Fatalf("read = %d chunks, class %q, err %q, want %d chunks and success", len(r.TokenTimes), r.ErrClass, r.Err, chunks)
 		}

@@ -57,6 +57,17 @@ type Call struct {
 	// goroutine: when the response headers arrive with a 2xx status, or as
 	// soon as the request fails in any way before that.
 	OnAccepted func()
+	// OnEvent, when non-nil, is called from Stream's goroutine for every
+	// SSE data event the server sends ([DONE] included, comments not),
+	// right after the event is stamped and before it is decoded. arrival
+	// is the stamp, an offset from the run start (monotonic clock); for a
+	// content chunk it equals the chunk's entry in TokenTimes. data is the
+	// event's data field (each data line followed by "\n"); it is not
+	// reused by the client, but must not be modified. The hook runs on the
+	// hot path: time spent in it delays the next event's stamp. A nil
+	// OnEvent costs nothing. It is for tools that read fields the client
+	// ignores, such as a test server's send time.
+	OnEvent func(arrival time.Duration, data []byte)
 }
 
 // Stream sends one streamed request and returns its record. began is the
@@ -117,7 +128,7 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		fail(&r, class, msg)
 	default:
 		r.HTTPStatus = res.StatusCode
-		c.read(parent, ctx, cancel, res, began, &r)
+		c.read(parent, ctx, cancel, res, began, call.OnEvent, &r)
 	}
 	if c.log.Enabled(parent, slog.LevelDebug) {
 		c.log.Debug("request done", "req_seq", r.Seq, "http_status", r.HTTPStatus,
@@ -187,7 +198,9 @@ func (c *Client) requestID(seq int) string {
 //
 // Each event's arrival is stamped as soon as the decoder returns it, before
 // its JSON is decoded, so decoding cost never lands in a token time.
-func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, res *http.Response, began time.Time, r *result.Request) {
+// onEvent, when non-nil, sees every event right after its stamp.
+func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, res *http.Response, began time.Time,
+	onEvent func(time.Duration, []byte), r *result.Request) {
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "application/json" {
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
@@ -202,6 +215,9 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 	for dec.Next() {
 		at := time.Since(began)
 		data := dec.Event().Data
+		if onEvent != nil {
+			onEvent(at, data)
+		}
 		if isDone(data) {
 			done = true
 			break
