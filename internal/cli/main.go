@@ -16,6 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 )
 
@@ -152,6 +153,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 			"default_request_timeout":   fmt.Sprint(DefaultRequestTimeout.Seconds()),
 			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
 			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
+			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
 		},
 		benchVars(),
 	)

@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -85,15 +86,16 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 
 	res := prefill.Results{
-		Meta:    newMeta(e, Prefill, "ttfc", started, s.settings),
-		Config:  cfg,
-		Results: prefill.Analyze(out.Requests),
-		Errors:  result.CountErrors(out.Requests),
+		Meta:     newMeta(e, Prefill, "ttfc", started, s.settings),
+		Config:   cfg,
+		Results:  prefill.Analyze(out.Requests),
+		Errors:   result.CountErrors(out.Requests),
+		Fidelity: fidelity.Assess(out.Client, out.Requests),
 	}
 	res.EndReason = out.EndReason
 	res.DurationS = time.Since(out.Began).Seconds()
 	if !c.SkipValidation {
-		rep := prefill.Check(cfg, out.Requests)
+		rep := prefill.Check(cfg, out.Requests, res.Fidelity, c.bounds())
 		res.Validation = &rep
 	}
 
@@ -164,7 +166,7 @@ func (c *PrefillCmd) validateOnly(e *env) error {
 	if err != nil {
 		return usageError{err}
 	}
-	rep := prefill.Check(res.Config, reqs)
+	rep := prefill.Check(res.Config, reqs, res.Fidelity, c.bounds())
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	return finishValidation(e, &rep)
 }

@@ -188,7 +188,7 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	res.Errors = result.CountErrors(all)
 	if !c.SkipValidation {
-		rep := stress.Check(cfg, sweep.Runs, res.Results)
+		rep := stress.Check(cfg, sweep.Runs, res.Results, c.bounds())
 		res.Validation = &rep
 	}
 	charts := files.plots(ctx, stress.Charts(cfg, res.Results), &res.Meta)
@@ -302,7 +302,7 @@ func (c *StressCmd) validateOnly(e *env) error {
 		runs = append(runs, lr)
 		points = append(points, stress.Analyze(lr))
 	}
-	rep := stress.Check(cfg, runs, points)
+	rep := stress.Check(cfg, runs, points, c.bounds())
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	return finishValidation(e, &rep)
 }

@@ -7,7 +7,8 @@ import (
 // Error classes recorded in Request.ErrClass. A request with an empty
 // ErrClass succeeded.
 const (
-	// ErrHTTPStatus: the server answered with a status code >= 400.
+	// ErrHTTPStatus: the server answered with a status code >= 300 (a
+	// redirect cannot carry a stream either).
 	ErrHTTPStatus = "http_status"
 	// ErrConnect: no connection could be made, or it was reset before the
 	// response headers arrived.

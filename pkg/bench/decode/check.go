@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -14,7 +15,7 @@ const fcfsTolerance = 5 * time.Millisecond
 // Check validates one combination: the request count, failures, FCFS order
 // of first tokens, the decode window, whether the window held the whole
 // batch, and the server-reported prompt and output lengths.
-func Check(rep *validate.Report, cfg Config, p Point, a Analysis) {
+func Check(rep *validate.Report, cfg Config, p Point, a Analysis, bounds fidelity.Bounds) {
 	label := fmt.Sprintf("bs=%d,il=%d", p.BatchSize, p.InputLength)
 	measured := validate.Measured(p.Requests)
 
@@ -77,4 +78,7 @@ func Check(rep *validate.Report, cfg Config, p Point, a Analysis) {
 
 	rep.PromptTokensExact(label, measured)
 	rep.OutputTokens(label, measured, OutputTokens(cfg.SamplesPerLength, p.BatchSize, p.InputLength, cfg.EngineChunkSize))
+	if a.Row.Fidelity.WallS > 0 {
+		a.Row.Fidelity.Check(rep, label, bounds)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/client"
 	"github.com/veeksha-go/veeksha/pkg/decodewindow"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
@@ -167,6 +168,8 @@ type Point struct {
 	Began     time.Time
 	Requests  []result.Request
 	EndReason string
+	// Client is what the client process did during the combination.
+	Client fidelity.Sample
 }
 
 // warmupPoint is the combination index of warm-up requests, outside the
@@ -212,6 +215,7 @@ func RunCombination(ctx context.Context, cfg Config, c Combination, d Deps) (Poi
 	pt := Point{Combination: c, Began: time.Now(), Requests: make([]result.Request, c.BatchSize)}
 	var done, failed atomic.Int64
 	ran := make([]bool, c.BatchSize)
+	probe := fidelity.Start()
 	traffic.SequentialLaunch(ctx, pt.Began, c.BatchSize, cfg.TicketTimeout, func(ctx context.Context, slot traffic.Slot, accepted func()) {
 		r := d.Streamer.Stream(ctx, pt.Began, client.Call{
 			Seq: slot.Index, Prompt: prompts[slot.Index], TargetPromptTokens: c.InputLength,
@@ -229,6 +233,7 @@ func RunCombination(ctx context.Context, cfg Config, c Combination, d Deps) (Poi
 			d.Progress(c, int(n), int(f), c.BatchSize)
 		}
 	})
+	pt.Client = probe.Stop()
 	// Slots never admitted (the run ended before their release) are
 	// recorded as cancelled, so nothing is silently missing.
 	for i := range pt.Requests {
@@ -275,6 +280,8 @@ type Row struct {
 	Requests  int     `json:"requests"`
 	Errors    int     `json:"errors"`
 	EndReason string  `json:"end_reason"`
+	// Fidelity says whether the client kept up during the combination.
+	Fidelity fidelity.Report `json:"client_fidelity"`
 }
 
 // Analysis is one combination's decode window and summary row.
@@ -304,6 +311,7 @@ func Analyze(p Point) (Analysis, error) {
 		BatchSize: p.BatchSize, InputLength: p.InputLength,
 		TBT: w.ChunkGapStats, TBTPerToken: w.TokenGapStats,
 		PeakConcurrency: w.Peak, Requests: len(p.Requests), Errors: errs, EndReason: p.EndReason,
+		Fidelity: fidelity.Assess(p.Client, p.Requests),
 	}
 	for _, win := range w.Windows {
 		row.WindowS += win.Duration().Seconds()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -86,7 +87,7 @@ func TestAnalyzeAndCheck(t *testing.T) {
 		t.Errorf("decode tok/s = %v, want 200 (2 requests every 10 ms)", got)
 	}
 	var rep validate.Report
-	Check(&rep, cfg, p, a)
+	Check(&rep, cfg, p, a, fidelity.DefaultBounds())
 	if rep.Failed() || rep.Count(validate.Warn) > 0 {
 		t.Errorf("checks of a clean batch: %+v", rep.Checks)
 	}
@@ -96,7 +97,7 @@ func TestAnalyzeAndCheck(t *testing.T) {
 	p.Requests = []result.Request{a0, failed}
 	a, _ = Analyze(p)
 	rep = validate.Report{}
-	Check(&rep, cfg, p, a)
+	Check(&rep, cfg, p, a, fidelity.DefaultBounds())
 	if !rep.Failed() {
 		t.Errorf("a failed request did not fail validation: %+v", rep.Checks)
 	}

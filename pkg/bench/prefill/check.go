@@ -3,6 +3,7 @@ package prefill
 import (
 	"fmt"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -10,7 +11,10 @@ import (
 // Check validates a prefill run from its recorded requests: the request
 // count, failures, output lengths, one-at-a-time execution, the stair
 // order, and the server-reported prompt lengths.
-func Check(cfg Config, reqs []result.Request) validate.Report {
+//
+// client is the run's fidelity report; its check is added when it holds a
+// sample (a run read back from disk before fidelity was recorded has none).
+func Check(cfg Config, reqs []result.Request, client fidelity.Report, bounds fidelity.Bounds) validate.Report {
 	var rep validate.Report
 	measured := validate.Measured(reqs)
 
@@ -50,5 +54,8 @@ func Check(cfg Config, reqs []result.Request) validate.Report {
 	rep.Add("prompt_tokens_stair", "", stair, "%s", detail)
 
 	rep.PromptTokensExact("", measured)
+	if client.WallS > 0 {
+		client.Check(&rep, "", bounds)
+	}
 	return rep
 }

@@ -1,6 +1,7 @@
 package prefill
 
 import (
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -12,10 +13,12 @@ import (
 // error counts and validation.
 type Results struct {
 	result.Meta
-	Config     Config             `json:"config"`
-	Results    []Row              `json:"results"`
-	Errors     result.ErrorCounts `json:"errors"`
-	Validation *validate.Report   `json:"validation,omitempty"`
+	Config  Config             `json:"config"`
+	Results []Row              `json:"results"`
+	Errors  result.ErrorCounts `json:"errors"`
+	// Fidelity says whether the client kept up (CPU, scheduling, send lag).
+	Fidelity   fidelity.Report  `json:"client_fidelity"`
+	Validation *validate.Report `json:"validation,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }

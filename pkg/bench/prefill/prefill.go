@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
@@ -85,6 +86,8 @@ type Outcome struct {
 	Began     time.Time
 	Requests  []result.Request
 	EndReason string
+	// Client is what the client process did during the run.
+	Client fidelity.Sample
 }
 
 // Run sends the warm-up requests and then the stair, one request at a
@@ -112,6 +115,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Outcome, error) {
 	out := Outcome{Began: time.Now(), Requests: make([]result.Request, 0, len(plan))}
 	done, failed := 0, 0
 	var promptErr error
+	probe := fidelity.Start()
 	traffic.Sequential(ctx, out.Began, len(plan), func(ctx context.Context, slot traffic.Slot) {
 		if promptErr != nil {
 			return
@@ -141,6 +145,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Outcome, error) {
 			d.Progress(done, failed, total)
 		}
 	})
+	out.Client = probe.Stop()
 	if promptErr != nil {
 		return out, fmt.Errorf("build prompt: %w", promptErr)
 	}

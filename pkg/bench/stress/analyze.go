@@ -1,6 +1,7 @@
 package stress
 
 import (
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
@@ -57,6 +58,8 @@ type Point struct {
 	AchievedRate   float64          `json:"achieved_rate,omitempty"`
 	E2EFromIntent  *metrics.Summary `json:"e2e_from_intended_s,omitempty"`
 	TTFCFromIntent *metrics.Summary `json:"ttfc_from_intended_s,omitempty"`
+	// Fidelity says whether the client kept up during the level.
+	Fidelity fidelity.Report `json:"client_fidelity"`
 }
 
 // Valid reports whether the point has enough samples to be used at all.
@@ -110,6 +113,7 @@ func Analyze(run LevelRun) Point {
 		}
 	}
 	p.ErrorsBy = result.CountErrors(inWindow)
+	p.Fidelity = fidelity.Assess(run.Client, inWindow)
 	p.E2E, p.TTFC, p.TPOT, p.SendLag = metrics.Summarize(e2e), metrics.Summarize(ttfc), metrics.Summarize(tpot), metrics.Summarize(lag)
 	p.E2EP50, p.E2EP99 = p.E2E.Median, p.E2E.P99
 	p.TTFCP50, p.TTFCP99 = p.TTFC.Median, p.TTFC.P99

@@ -1,6 +1,7 @@
 package stress
 
 import (
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"math"
 
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -11,7 +12,7 @@ import (
 const monotonicDrop = 0.9
 
 // Check validates every level and the sweep as a whole.
-func Check(cfg Config, runs []LevelRun, points []Point) validate.Report {
+func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) validate.Report {
 	var rep validate.Report
 	if len(points) == 0 {
 		rep.Add("levels_measured", "", validate.Fail, "no level was measured")
@@ -29,6 +30,9 @@ func Check(cfg Config, runs []LevelRun, points []Point) validate.Report {
 		}
 		if p.Cut > 0 {
 			rep.Add("no_cut_requests", label, validate.Warn, "%d requests were still running at the end of the %.0f s grace period and were cut: the latency percentiles leave them out", p.Cut, cfg.GracePeriod.Seconds())
+		}
+		if p.Fidelity.WallS > 0 {
+			p.Fidelity.Check(&rep, label, bounds)
 		}
 		measured := validate.Measured(runs[i].Requests)
 		rep.PromptTokensExact(label, measured)

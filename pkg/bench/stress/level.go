@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 )
@@ -52,6 +53,8 @@ type LevelRun struct {
 	EndReason string             `json:"end_reason"`
 	Began     time.Time          `json:"-"`
 	Config    LevelRunConditions `json:"conditions"`
+	// Client is what the client process did during the level.
+	Client fidelity.Sample `json:"client"`
 }
 
 // LevelRunConditions are the settings a level was measured under; a
@@ -133,6 +136,7 @@ func RunLevel(ctx context.Context, cfg Config, level float64, index int, d Deps)
 		})
 	}
 
+	probe := fidelity.Start()
 	switch cfg.TrafficMode {
 	case FixedRate:
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(index)+1))
@@ -142,6 +146,7 @@ func RunLevel(ctx context.Context, cfg Config, level float64, index int, d Deps)
 	default:
 		traffic.Closed(graceCtx, run.Began, int(math.Round(level)), cfg.PointDuration, send)
 	}
+	run.Client = probe.Stop()
 	close(stopProgress)
 	progressDone.Wait()
 	if promptErr != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -54,7 +55,7 @@ func TestAnalyzeWindow(t *testing.T) {
 	if !near(p.TTFCP50, 0.05) || !near(p.E2EP50, 0.35) || !near(p.TPOTP50, 0.1) || !near(p.InteractivityP50, 10) {
 		t.Errorf("latencies: ttfc %v e2e %v tpot %v interactivity %v", p.TTFCP50, p.E2EP50, p.TPOTP50, p.InteractivityP50)
 	}
-	rep := Check(cfg, []LevelRun{run}, []Point{p})
+	rep := Check(cfg, []LevelRun{run}, []Point{p}, fidelity.DefaultBounds())
 	if rep.Failed() {
 		t.Errorf("clean level failed validation: %+v", rep.Checks)
 	}
@@ -99,7 +100,7 @@ func TestCheckFailuresAndMonotonicity(t *testing.T) {
 	r4, p4 := mk(4, 0)
 	r4.Requests = r4.Requests[:8]
 	p4 = Analyze(r4)
-	rep := Check(cfg, []LevelRun{r1, r2, r4}, []Point{p1, p2, p4})
+	rep := Check(cfg, []LevelRun{r1, r2, r4}, []Point{p1, p2, p4}, fidelity.DefaultBounds())
 	got := map[string]validate.Status{}
 	for _, c := range rep.Checks {
 		got[c.Title()] = c.Status
