@@ -151,7 +151,9 @@ type Bounds struct {
 
 // DefaultBounds flag a point whose client lagged by more than 5 ms at the
 // 99th percentile or used more than 90 % of its cores, and fail it past 50 ms.
-func DefaultBounds() Bounds { return Bounds{Warn: 5 * time.Millisecond, Fail: 50 * time.Millisecond, CPU: 0.9} }
+func DefaultBounds() Bounds {
+	return Bounds{Warn: 5 * time.Millisecond, Fail: 50 * time.Millisecond, CPU: 0.9}
+}
 
 // Check adds client_fidelity for one point.
 func (r Report) Check(rep *validate.Report, label string, b Bounds) {
