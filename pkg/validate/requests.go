@@ -23,20 +23,26 @@ func (r *Report) NoErrors(label string, measured []result.Request) {
 // another number of tokens than want (an early stop, a server that ignores
 // ignore_eos).
 func (r *Report) OutputTokens(label string, measured []result.Request, want int) {
-	off, example := 0, ""
+	off, early, example := 0, 0, ""
 	for _, q := range measured {
 		if q.OK() && q.OutputTokens != want {
 			if off == 0 {
 				example = fmt.Sprintf(" (request %d: %d, finish reason %q)", q.Seq, q.OutputTokens, q.FinishReason)
 			}
 			off++
+			if q.FinishReason == "stop" && q.OutputTokens < want {
+				early++
+			}
 		}
 	}
-	if off == 0 {
+	switch {
+	case off == 0:
 		r.Add("output_tokens", label, Pass, "all successful requests produced %d output tokens", want)
-		return
+	case early > 0:
+		r.Add("output_tokens", label, Warn, "%d requests produced another output length than %d%s; %d stopped early on their own (finish reason \"stop\"): the server does not honour ignore_eos/min_tokens (Ollama ignores both), or --no-extra-fields was set", off, want, example, early)
+	default:
+		r.Add("output_tokens", label, Warn, "%d requests produced another output length than %d%s", off, want, example)
 	}
-	r.Add("output_tokens", label, Warn, "%d requests produced another output length than %d%s", off, want, example)
 }
 
 // PromptTokensExact adds prompt_tokens_exact: the server's own prompt-token
