@@ -388,9 +388,9 @@ func TestNoDrift(t *testing.T) {
 func TestMaxRunningQueues(t *testing.T) {
 	t.Parallel()
 	p := testProfile()
-	p.Cost = CostModel{BaseMS: 2}
+	p.Cost = CostModel{BaseMS: 4}
 	s := startServer(t, Options{Profile: p, MaxRunning: 4, Record: true})
-	const n, out = 8, 100
+	const n, out = 8, 150 // 600 ms per wave: time to see it even on a busy machine
 	done := make(chan sseResult, n)
 	for range n {
 		go func() {
