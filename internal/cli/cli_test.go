@@ -252,3 +252,24 @@ var (
 	_ = decode.Results{}
 	_ = stress.Results{}
 )
+
+// --self-check measures the client against the zero-cost engine, and
+// refuses a plan when the error exceeds --max-client-lag.
+func TestSelfCheck(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, "--api-base", "sim", "--self-check", "--input-lengths", "64",
+		"--samples-per-length", "2", "--output-dir", out)
+	if code != ExitOK || !strings.Contains(stdout, "Client self-check") || !strings.Contains(stdout, "TTFC error") {
+		t.Fatalf("self-check run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// A bound no client can meet: the plan is refused before anything is written.
+	code, _, stderr = runCLI(t, t.Context(), Prefill, "--api-base", "sim", "--self-check", "--max-client-lag", "1us",
+		"--input-lengths", "64", "--output-dir", out+"/refused")
+	if code != ExitUsage || !strings.Contains(stderr, "--self-check") || !strings.Contains(stderr, "--max-client-lag") {
+		t.Errorf("impossible bound: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(out + "/refused"); !os.IsNotExist(err) {
+		t.Errorf("a refused plan wrote files (%v)", err)
+	}
+}

@@ -37,6 +37,7 @@ type Common struct {
 	Quiet            bool    `short:"q" help:"Print only the results tables and errors; no banner or progress."`
 	NoProgress       bool    `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
 	LogLevel         string  `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
+	SelfCheck        bool    `name:"self-check" help:"Before the run, drive the planned concurrency against a built-in zero-cost engine for a few seconds, print the client's own timing error, and refuse a plan this machine cannot drive faithfully."`
 	MaxClientLag     Seconds `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
 	LogFormat        string  `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
 	RunDir           string  `arg:"" optional:"" name:"run-dir" type:"path" help:"With --validate-only: the run folder to validate (default: the latest run)."`

@@ -53,6 +53,11 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		return c.validateOnly(e)
 	}
 	cfg := c.config()
+	if c.SelfCheck {
+		if err := selfCheck(ctx, e, &c.Common, log, slices.Max(cfg.BatchSizes)); err != nil {
+			return err
+		}
+	}
 	s, err := openSession(ctx, &c.Common, log, slices.Max(cfg.BatchSizes))
 	if err != nil {
 		return err

@@ -46,6 +46,11 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		return c.validateOnly(e)
 	}
 	cfg := c.config()
+	if c.SelfCheck {
+		if err := selfCheck(ctx, e, &c.Common, log, 1); err != nil {
+			return err
+		}
+	}
 	s, err := openSession(ctx, &c.Common, log, 1)
 	if err != nil {
 		return err

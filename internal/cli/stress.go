@@ -106,6 +106,11 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		resumed, resumedFrom = runs, dir
 		log.Info("resuming", "from", dir, "levels", len(runs))
 	}
+	if c.SelfCheck {
+		if err := selfCheck(ctx, e, &c.Common, log, c.maxInFlight(cfg)); err != nil {
+			return err
+		}
+	}
 	s, err := openSession(ctx, &c.Common, log, c.maxInFlight(cfg))
 	if err != nil {
 		return err
