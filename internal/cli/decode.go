@@ -86,6 +86,10 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 
 	files := newRunFiles(dir, log)
 	ui := newProgress(e, &c.Common)
+	scr := s.scrape(ctx)
+	if scr != nil {
+		defer scr.Stop()
+	}
 	deps := decode.Deps{Streamer: s.client, Prompts: s.sampler, Logger: log}
 	began := time.Now()
 	warm, err := decode.Warmup(ctx, cfg, deps)
@@ -129,6 +133,7 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 			ui.stop()
 			return err
 		}
+		a.Row.Server = serverSummary(scr, pt.Began, time.Now())
 		if err := files.requests(filepath.Join(comb.Label(), "requests.jsonl"), pt.Requests); err != nil {
 			ui.stop()
 			return err
@@ -138,6 +143,9 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 			return err
 		}
 		decode.Check(&rep, cfg, pt, a, c.bounds())
+		if a.Row.Server != nil {
+			a.Row.Server.Check(&rep, comb.CheckLabel(), comb.BatchSize, !c.NoPromptSalt)
+		}
 		res.Results = append(res.Results, a.Row)
 		all = append(all, pt.Requests...)
 		if pt.EndReason != result.EndCompleted {
@@ -207,16 +215,21 @@ func (c *DecodeCmd) validateOnly(e *env) error {
 			continue
 		}
 		pt := decode.Point{Combination: comb, Requests: reqs}
+		var saved decode.Row
 		for _, row := range res.Results {
 			if row.BatchSize == comb.BatchSize && row.InputLength == comb.InputLength {
-				pt.Client = row.Fidelity.Sample
+				saved = row
 			}
 		}
+		pt.Client = saved.Fidelity.Sample
 		a, err := decode.Analyze(pt)
 		if err != nil {
 			return err
 		}
 		decode.Check(&rep, cfg, pt, a, c.bounds())
+		if saved.Server != nil {
+			saved.Server.Check(&rep, comb.CheckLabel(), comb.BatchSize, res.Settings.PromptSalt)
+		}
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	return finishValidation(e, &rep)

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func TestDecodeAgainstSim(t *testing.T) {
 	srv := startTestSim(t, simengine.Options{})
 	out := t.TempDir()
 	code, stdout, stderr := runCLI(t, t.Context(), Decode, "--api-base", srv.BaseURL(), "--batch-sizes", "1", "4", "16",
-		"--input-lengths", "256", "--samples-per-length", "20", "--output-dir", out, "--quiet")
+		"--input-lengths", "256", "--samples-per-length", "20", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -65,6 +67,13 @@ func TestDecodeAgainstSim(t *testing.T) {
 		}
 		prev = row.TBT.Median
 	}
+	// The server's own metrics, scraped during the run, confirm the batch.
+	if c, ok := findCheck(res.Validation, "server_batch [bs=16,il=256]"); !ok || c.Status != validate.Pass {
+		t.Errorf("server_batch [bs=16,il=256] = %+v (found %v), want PASS from the scraped /metrics", c, ok)
+	}
+	if c, ok := findCheck(res.Validation, "prefix_cache [bs=16,il=256]"); !ok || c.Status != validate.Pass {
+		t.Errorf("prefix_cache [bs=16,il=256] = %+v (found %v), want PASS", c, ok)
+	}
 }
 
 // A server that cannot run the whole batch at once: the batch check warns
@@ -74,7 +83,7 @@ func TestDecodeBatchLimitWarns(t *testing.T) {
 	srv := startTestSim(t, simengine.Options{MaxRunning: 2})
 	out := t.TempDir()
 	code, stdout, stderr := runCLI(t, t.Context(), Decode, "--api-base", srv.BaseURL(), "--batch-sizes", "4",
-		"--input-lengths", "128", "--samples-per-length", "5", "--output-dir", out, "--quiet")
+		"--input-lengths", "128", "--samples-per-length", "5", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -120,8 +129,12 @@ func TestDecodeFailedRequestDoesNotHang(t *testing.T) {
 	}
 }
 
+// stressArgs are the flags of a short stress run. The client-fidelity
+// bound is generous: these tests are about the server's numbers, and a
+// loaded test machine makes the client lag (TestStressFidelityFlagsLag
+// covers the check itself).
 func stressArgs(base, out string, extra ...string) []string {
-	return append([]string{"--api-base", base, "--input-length", "128", "--output-length", "32",
+	return append([]string{"--api-base", base, "--input-length", "128", "--output-length", "32", "--max-client-lag", "10s",
 		"--point-duration", "3", "--warmup-duration", "1", "--grace-period", "5", "--output-dir", out, "--quiet"}, extra...)
 }
 
@@ -280,5 +293,47 @@ func TestStressAutoFindsTheKnee(t *testing.T) {
 	// within one doubling of it.
 	if res.AutoPlan.Upper < 8 || res.AutoPlan.Upper > 32 {
 		t.Errorf("upper bound %v, want within one doubling of 8..16 (decisions: %+v)", res.AutoPlan.Upper, res.AutoPlan.Decisions)
+	}
+}
+
+// A point deliberately driven past the client's capacity: busy goroutines
+// take the CPUs away from the client during the level, and the fidelity
+// check flags the point.
+func TestStressFidelityFlagsLag(t *testing.T) {
+	// Not parallel: it starves its own process of CPU on purpose.
+	srv := startTestSim(t, simengine.Options{})
+	out := t.TempDir()
+	ctx, stop := context.WithCancel(t.Context())
+	var hogs sync.WaitGroup
+	for range 8 * runtime.GOMAXPROCS(0) {
+		hogs.Go(func() {
+			x := 0
+			for ctx.Err() == nil {
+				x++
+			}
+			_ = x
+		})
+	}
+	// Give the CPUs back once the level is written: only the level matters.
+	go func() {
+		for ctx.Err() == nil {
+			if m, _ := filepath.Glob(filepath.Join(out, "stress", "*", "qps=100", "level.json")); len(m) > 0 {
+				stop()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, "--api-base", srv.BaseURL(), "--traffic-mode", "fixed-rate",
+		"--concurrency-levels", "100", "--input-length", "64", "--output-length", "8", "--point-duration", "2",
+		"--warmup-duration", "0.5", "--grace-period", "5", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
+	stop()
+	hogs.Wait()
+	if code != ExitOK && code != ExitValidation {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	c, ok := findCheck(res.Validation, "client_fidelity [qps=100]")
+	if !ok || c.Status == validate.Pass {
+		t.Errorf("client_fidelity = %+v, want WARN or FAIL with the CPUs taken away", c)
 	}
 }

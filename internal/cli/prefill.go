@@ -79,6 +79,7 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 
 	ui := newProgress(e, &c.Common)
+	scr := s.scrape(ctx)
 	runCtx, cancel := context.WithTimeout(ctx, c.BenchmarkTimeout.D())
 	out, runErr := prefill.Run(runCtx, cfg, prefill.Deps{
 		Streamer: s.client, Prompts: s.sampler, Logger: log,
@@ -86,6 +87,9 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	})
 	cancel()
 	ui.stop()
+	if scr != nil {
+		scr.Stop()
+	}
 	if ctx.Err() != nil {
 		out.EndReason = result.EndInterrupted
 	}
@@ -96,11 +100,15 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		Results:  prefill.Analyze(out.Requests),
 		Errors:   result.CountErrors(out.Requests),
 		Fidelity: fidelity.Assess(out.Client, out.Requests),
+		Server:   serverSummary(scr, out.Began, time.Now()),
 	}
 	res.EndReason = out.EndReason
 	res.DurationS = time.Since(out.Began).Seconds()
 	if !c.SkipValidation {
 		rep := prefill.Check(cfg, out.Requests, res.Fidelity, c.bounds())
+		if res.Server != nil {
+			res.Server.Check(&rep, "", 0, !c.NoPromptSalt)
+		}
 		res.Validation = &rep
 	}
 
@@ -172,6 +180,9 @@ func (c *PrefillCmd) validateOnly(e *env) error {
 		return usageError{err}
 	}
 	rep := prefill.Check(res.Config, reqs, res.Fidelity, c.bounds())
+	if res.Server != nil {
+		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
+	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	return finishValidation(e, &rep)
 }

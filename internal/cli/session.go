@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/client"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 )
 
@@ -20,11 +22,13 @@ import (
 // simulated engine when --api-base is sim, the client, the model, and the
 // calibrated prompt sampler.
 type session struct {
-	log      *slog.Logger
-	client   *client.Client
-	sim      *simengine.Server
-	sampler  *sampler.Sampler
-	settings result.Settings
+	// metricsURL is the server's Prometheus endpoint when it has one.
+	metricsURL string
+	log        *slog.Logger
+	client     *client.Client
+	sim        *simengine.Server
+	sampler    *sampler.Sampler
+	settings   result.Settings
 }
 
 // setupTimeout bounds each setup step (model discovery, preflight,
@@ -84,6 +88,11 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 	if err := s.preflight(ctx, base); err != nil {
 		s.close()
 		return nil, err
+	}
+	metricsURL := strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/v1") + "/metrics"
+	if servermetrics.Probe(ctx, metricsClient(), metricsURL) {
+		s.metricsURL = metricsURL
+		log.Info("scraping the server's metrics during the run", "url", metricsURL)
 	}
 	s.sampler = sampler.New(sampler.Config{Seed: c.Seed, Nonce: nonce, NoSalt: c.NoPromptSalt}, s.countTokens)
 	return s, nil
@@ -275,6 +284,29 @@ func (s *session) checkLongest(ctx context.Context, length int) error {
 		return usagef("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, n)
 	}
 	return nil
+}
+
+// metricsClient is the HTTP client of the metrics scraper: a short
+// timeout, so a slow /metrics never holds a run.
+func metricsClient() *http.Client { return &http.Client{Timeout: 2 * time.Second} }
+
+// scrape starts scraping the server's metrics, or returns nil when it has
+// none. Summaries of a nil scraper are empty.
+func (s *session) scrape(ctx context.Context) *servermetrics.Scraper {
+	if s.metricsURL == "" {
+		return nil
+	}
+	return servermetrics.Start(ctx, metricsClient(), s.metricsURL, 200*time.Millisecond, s.log)
+}
+
+// serverSummary summarizes what the server reported in [from, to]; nil
+// without a scraper.
+func serverSummary(sc *servermetrics.Scraper, from, to time.Time) *servermetrics.Summary {
+	if sc == nil {
+		return nil
+	}
+	sum := sc.Summarize(from, to)
+	return &sum
 }
 
 func (s *session) close() {

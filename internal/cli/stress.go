@@ -17,6 +17,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 )
 
 // StressCmd is veeksha.microbench.stress's command line.
@@ -169,12 +170,18 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 			}
 		}}
 	began := time.Now()
+	scr := s.scrape(ctx)
+	server := map[float64]*servermetrics.Summary{}
 	sweep, sweepErr := stress.Sweep(ctx, cfg, deps, resumed, func(r stress.LevelRun) error {
+		server[r.Level] = serverSummary(scr, r.Began, time.Now())
 		p := stress.Analyze(r)
 		log.Info("level done", "level", r.Level, "output_tps", p.OutputThroughput, "requests", p.NumRequests)
 		return writeLevel(files, cfg, r)
 	})
 	ui.stop()
+	if scr != nil {
+		scr.Stop()
+	}
 
 	res := stress.Results{
 		Meta: newMeta(e, Stress, "throughput_latency", started, s.settings), TrafficMode: cfg.TrafficMode,
@@ -188,12 +195,19 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	res.DurationS = time.Since(began).Seconds()
 	var all []result.Request
 	for _, r := range sweep.Runs {
-		res.Results = append(res.Results, stress.Analyze(r))
+		p := stress.Analyze(r)
+		p.Server = server[r.Level]
+		res.Results = append(res.Results, p)
 		all = append(all, r.Requests...)
 	}
 	res.Errors = result.CountErrors(all)
 	if !c.SkipValidation {
 		rep := stress.Check(cfg, sweep.Runs, res.Results, c.bounds())
+		for _, p := range res.Results {
+			if p.Server != nil {
+				p.Server.Check(&rep, cfg.LevelName(p.Level), 0, !c.NoPromptSalt)
+			}
+		}
 		res.Validation = &rep
 	}
 	charts := files.plots(ctx, stress.Charts(cfg, res.Results), &res.Meta)
@@ -308,6 +322,11 @@ func (c *StressCmd) validateOnly(e *env) error {
 		points = append(points, stress.Analyze(lr))
 	}
 	rep := stress.Check(cfg, runs, points, c.bounds())
+	for _, p := range res.Results {
+		if p.Server != nil {
+			p.Server.Check(&rep, cfg.LevelName(p.Level), 0, res.Settings.PromptSalt)
+		}
+	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	return finishValidation(e, &rep)
 }

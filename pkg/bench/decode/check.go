@@ -1,7 +1,6 @@
 package decode
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
@@ -16,7 +15,7 @@ const fcfsTolerance = 5 * time.Millisecond
 // of first tokens, the decode window, whether the window held the whole
 // batch, and the server-reported prompt and output lengths.
 func Check(rep *validate.Report, cfg Config, p Point, a Analysis, bounds fidelity.Bounds) {
-	label := fmt.Sprintf("bs=%d,il=%d", p.BatchSize, p.InputLength)
+	label := p.CheckLabel()
 	measured := validate.Measured(p.Requests)
 
 	matching := 0

@@ -15,6 +15,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 )
 
@@ -126,8 +127,13 @@ type Combination struct {
 	Index int `json:"index"`
 }
 
-// Label is the combination's name in folders and checks: "bs=4_il=512".
+// Label is the combination's folder name: "bs=4_il=512".
 func (c Combination) Label() string { return fmt.Sprintf("bs=%d_il=%d", c.BatchSize, c.InputLength) }
+
+// CheckLabel is the combination's label in validation checks: "bs=4,il=512".
+func (c Combination) CheckLabel() string {
+	return fmt.Sprintf("bs=%d,il=%d", c.BatchSize, c.InputLength)
+}
 
 // Combinations lists the points in run order: batch sizes in the user's
 // order, and for each, the input lengths in the user's order.
@@ -282,6 +288,8 @@ type Row struct {
 	EndReason string  `json:"end_reason"`
 	// Fidelity says whether the client kept up during the combination.
 	Fidelity fidelity.Report `json:"client_fidelity"`
+	// Server is what the server's own metrics reported meanwhile.
+	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
 }
 
 // Analysis is one combination's decode window and summary row.

@@ -1,7 +1,6 @@
 package decode
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/veeksha-go/veeksha/pkg/report"
@@ -88,6 +87,3 @@ func Charts(rows []Row, inputLengths []int) []chart.Chart {
 			Series: series(true, func(r Row) float64 { return r.TBT.P99 })},
 	}
 }
-
-// Folder is the combination's folder inside the run: "bs=4_il=512".
-func Folder(c Combination) string { return fmt.Sprintf("bs=%d_il=%d", c.BatchSize, c.InputLength) }

@@ -5,6 +5,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -17,8 +18,10 @@ type Results struct {
 	Results []Row              `json:"results"`
 	Errors  result.ErrorCounts `json:"errors"`
 	// Fidelity says whether the client kept up (CPU, scheduling, send lag).
-	Fidelity   fidelity.Report  `json:"client_fidelity"`
-	Validation *validate.Report `json:"validation,omitempty"`
+	Fidelity fidelity.Report `json:"client_fidelity"`
+	// Server is what the server's own metrics reported during the run.
+	Server     *servermetrics.Summary `json:"server_metrics,omitempty"`
+	Validation *validate.Report       `json:"validation,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }

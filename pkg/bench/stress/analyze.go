@@ -4,6 +4,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 )
 
 // Point is the summary of one level. Times are in seconds, throughputs
@@ -60,6 +61,8 @@ type Point struct {
 	TTFCFromIntent *metrics.Summary `json:"ttfc_from_intended_s,omitempty"`
 	// Fidelity says whether the client kept up during the level.
 	Fidelity fidelity.Report `json:"client_fidelity"`
+	// Server is what the server's own metrics reported during the level.
+	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
 }
 
 // Valid reports whether the point has enough samples to be used at all.
