@@ -273,3 +273,40 @@ func TestSelfCheck(t *testing.T) {
 		t.Errorf("a refused plan wrote files (%v)", err)
 	}
 }
+
+// --compare-to sets a run against an earlier one: deltas on the console,
+// in comparison.json and .csv, and overlay plots.
+func TestCompareTo(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	args := []string{"--api-base", "sim", "--input-lengths", "64", "128", "--samples-per-length", "2", "--output-dir", out, "-q"}
+	if code, stdout, stderr := runCLI(t, t.Context(), Prefill, args...); code != ExitOK {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	first, err := os.Readlink(filepath.Join(out, "prefill", "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, append(args, "--compare-to", "latest")...)
+	if code != ExitOK || !strings.Contains(stdout, "Comparison with") || !strings.Contains(stdout, "ttfc_p50_ms") {
+		t.Fatalf("second run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	run := filepath.Join(out, "prefill", "latest")
+	requireFiles(t, run, "comparison.json", "comparison.csv", "plots/compare_ttfc_vs_input_length.png", "plots/compare_ttfc_vs_input_length.html")
+	doc := readResults[struct {
+		Other  string `json:"other_run"`
+		Deltas []struct{ Point, Metric string }
+	}](t, filepath.Join(run, "comparison.json"))
+	if !strings.HasSuffix(doc.Other, first) || len(doc.Deltas) != 6 {
+		t.Errorf("comparison.json: other %q (want the first run %s), %d deltas (want 2 lengths x 3 metrics)", doc.Other, first, len(doc.Deltas))
+	}
+	// Two saved runs, compared without running anything.
+	entries, _ := os.ReadDir(filepath.Join(out, "prefill"))
+	code, stdout, _ = runCLI(t, t.Context(), Prefill, "--output-dir", out, "--validate-only", "--compare-to", filepath.Join(out, "prefill", first))
+	if code != ExitOK || !strings.Contains(stdout, "Comparison with") {
+		t.Errorf("--validate-only --compare-to: exit %d\n%s", code, stdout)
+	}
+	if again, _ := os.ReadDir(filepath.Join(out, "prefill")); len(again) != len(entries) {
+		t.Errorf("--validate-only --compare-to created files")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -49,8 +50,18 @@ func (c *DecodeCmd) config() decode.Config {
 func (c *DecodeCmd) validate() error { return c.config().Validate() }
 
 func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
+	cmp, err := c.resolveComparison(Decode)
+	if err != nil {
+		return err
+	}
+	var other decode.Results
+	if cmp != nil {
+		if err := cmp.load("decode_results.json", &other); err != nil {
+			return err
+		}
+	}
 	if c.ValidateOnly {
-		return c.validateOnly(e)
+		return c.validateOnly(e, cmp, other)
 	}
 	cfg := c.config()
 	if c.SelfCheck {
@@ -163,7 +174,9 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	if !c.SkipValidation {
 		res.Validation = &rep
 	}
-	charts := files.plots(ctx, decode.Charts(res.Results, cfg.InputLengths), &res.Meta)
+	charts := decode.Charts(res.Results, cfg.InputLengths)
+	charts = append(charts, cmp.overlay(charts, decode.Charts(other.Results, other.Config.InputLengths))...)
+	stems := files.plots(ctx, charts, &res.Meta)
 	if err := files.json("decode_results.json", res); err != nil {
 		return err
 	}
@@ -177,7 +190,13 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		}
 	}
 	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
-	if err := files.index("Decode — "+s.settings.Model, facts, charts); err != nil {
+	var cmpTable report.Table[compare.Delta]
+	if cmp != nil {
+		if cmpTable, err = cmp.write(files, decode.CompareValues(res.Results), decode.CompareValues(other.Results)); err != nil {
+			return err
+		}
+	}
+	if err := files.index("Decode — "+s.settings.Model, facts, stems); err != nil {
 		return err
 	}
 	if err := dir.Finish(); err != nil {
@@ -185,6 +204,11 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
 		return fmt.Errorf("print results: %w", err)
+	}
+	if cmp != nil {
+		if err := printComparison(e, cmpTable); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
 	if err := finishValidation(e, res.Validation); err != nil {
@@ -197,7 +221,7 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 }
 
 // validateOnly re-runs the checks of an existing decode run and creates nothing.
-func (c *DecodeCmd) validateOnly(e *env) error {
+func (c *DecodeCmd) validateOnly(e *env, cmp *comparison, other decode.Results) error {
 	dir, err := report.Resolve(c.OutputDir, string(Decode), c.RunDir)
 	if err != nil {
 		return usageError{err}
@@ -232,5 +256,14 @@ func (c *DecodeCmd) validateOnly(e *env) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
+	if cmp != nil {
+		t, err := cmp.write(nil, decode.CompareValues(res.Results), decode.CompareValues(other.Results))
+		if err != nil {
+			return err
+		}
+		if err := printComparison(e, t); err != nil {
+			return err
+		}
+	}
 	return finishValidation(e, &rep)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
@@ -42,8 +43,18 @@ func (c *PrefillCmd) config() prefill.Config {
 func (c *PrefillCmd) validate() error { return c.config().Validate() }
 
 func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
+	cmp, err := c.resolveComparison(Prefill)
+	if err != nil {
+		return err
+	}
+	var other prefill.Results
+	if cmp != nil {
+		if err := cmp.load("prefill_results.json", &other); err != nil {
+			return err
+		}
+	}
 	if c.ValidateOnly {
-		return c.validateOnly(e)
+		return c.validateOnly(e, cmp, other)
 	}
 	cfg := c.config()
 	if c.SelfCheck {
@@ -116,7 +127,9 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	if err := files.requests("requests.jsonl", out.Requests); err != nil {
 		return err
 	}
-	charts := files.plots(ctx, prefill.Charts(res.Results), &res.Meta)
+	charts := prefill.Charts(res.Results)
+	charts = append(charts, cmp.overlay(charts, prefill.Charts(other.Results))...)
+	stems := files.plots(ctx, charts, &res.Meta)
 	if err := files.json("prefill_results.json", res); err != nil {
 		return err
 	}
@@ -130,7 +143,13 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		}
 	}
 	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
-	if err := files.index("Prefill — "+s.settings.Model, facts, charts); err != nil {
+	var cmpTable report.Table[compare.Delta]
+	if cmp != nil {
+		if cmpTable, err = cmp.write(files, prefill.CompareValues(res.Results), prefill.CompareValues(other.Results)); err != nil {
+			return err
+		}
+	}
+	if err := files.index("Prefill — "+s.settings.Model, facts, stems); err != nil {
 		return err
 	}
 	if err := dir.Finish(); err != nil {
@@ -139,6 +158,11 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 
 	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
 		return fmt.Errorf("print results: %w", err)
+	}
+	if cmp != nil {
+		if err := printComparison(e, cmpTable); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
 	if runErr != nil {
@@ -166,7 +190,7 @@ func plotNote(m result.Meta) string {
 }
 
 // validateOnly re-runs the checks of an existing prefill run and creates nothing.
-func (c *PrefillCmd) validateOnly(e *env) error {
+func (c *PrefillCmd) validateOnly(e *env, cmp *comparison, other prefill.Results) error {
 	dir, err := report.Resolve(c.OutputDir, string(Prefill), c.RunDir)
 	if err != nil {
 		return usageError{err}
@@ -184,6 +208,15 @@ func (c *PrefillCmd) validateOnly(e *env) error {
 		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
+	if cmp != nil {
+		t, err := cmp.write(nil, prefill.CompareValues(res.Results), prefill.CompareValues(other.Results))
+		if err != nil {
+			return err
+		}
+		if err := printComparison(e, t); err != nil {
+			return err
+		}
+	}
 	return finishValidation(e, &rep)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -94,8 +95,19 @@ func (c *StressCmd) maxInFlight(cfg stress.Config) int {
 
 func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	cfg := c.config()
+	cmp, err := c.resolveComparison(Stress)
+	if err != nil {
+		return err
+	}
+	var other stress.Results
+	if cmp != nil {
+		if err := cmp.load("stress_results.json", &other); err != nil {
+			return err
+		}
+		other.Config = other.Config.WithDurationsInSeconds()
+	}
 	if c.ValidateOnly {
-		return c.validateOnly(e)
+		return c.validateOnly(e, cmp, other)
 	}
 	var resumed []stress.LevelRun
 	resumedFrom := ""
@@ -210,7 +222,9 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		}
 		res.Validation = &rep
 	}
-	charts := files.plots(ctx, stress.Charts(cfg, res.Results), &res.Meta)
+	charts := stress.Charts(cfg, res.Results)
+	charts = append(charts, cmp.overlay(charts, stress.Charts(other.Config, other.Results))...)
+	stems := files.plots(ctx, charts, &res.Meta)
 	if err := files.json("stress_results.json", res); err != nil {
 		return err
 	}
@@ -225,7 +239,13 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Traffic mode", string(cfg.TrafficMode)},
 		{"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
-	if err := files.index("Stress — "+s.settings.Model, facts, charts); err != nil {
+	var cmpTable report.Table[compare.Delta]
+	if cmp != nil {
+		if cmpTable, err = cmp.write(files, stress.CompareValues(cfg, res.Results), stress.CompareValues(other.Config, other.Results)); err != nil {
+			return err
+		}
+	}
+	if err := files.index("Stress — "+s.settings.Model, facts, stems); err != nil {
 		return err
 	}
 	if err := dir.Finish(); err != nil {
@@ -233,6 +253,11 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
 		return fmt.Errorf("print results: %w", err)
+	}
+	if cmp != nil {
+		if err := printComparison(e, cmpTable); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
 	if sweepErr != nil && !errors.Is(sweepErr, autoscan.ErrNoValidPoint) {
@@ -297,7 +322,7 @@ func loadResume(base, arg string, cfg stress.Config) (string, []stress.LevelRun,
 }
 
 // validateOnly re-runs the checks of an existing stress run and creates nothing.
-func (c *StressCmd) validateOnly(e *env) error {
+func (c *StressCmd) validateOnly(e *env, cmp *comparison, other stress.Results) error {
 	dir, err := report.Resolve(c.OutputDir, string(Stress), c.RunDir)
 	if err != nil {
 		return usageError{err}
@@ -328,5 +353,14 @@ func (c *StressCmd) validateOnly(e *env) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
+	if cmp != nil {
+		t, err := cmp.write(nil, stress.CompareValues(cfg, points), stress.CompareValues(other.Config, other.Results))
+		if err != nil {
+			return err
+		}
+		if err := printComparison(e, t); err != nil {
+			return err
+		}
+	}
 	return finishValidation(e, &rep)
 }

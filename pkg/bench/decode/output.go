@@ -3,6 +3,7 @@ package decode
 import (
 	"strconv"
 
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -86,4 +87,22 @@ func Charts(rows []Row, inputLengths []int) []chart.Chart {
 		{Name: "tbt_p99_vs_batch_size", Title: "Time Between Tokens (P99) vs Batch Size", XLabel: "Batch Size", YLabel: "TBT P99 (ms)",
 			Series: series(true, func(r Row) float64 { return r.TBT.P99 })},
 	}
+}
+
+// CompareValues are the headline numbers of each row, for comparing runs.
+func CompareValues(rows []Row) []compare.Value {
+	var out []compare.Value
+	for _, r := range rows {
+		if r.TBT.Count == 0 {
+			continue
+		}
+		p := Combination{BatchSize: r.BatchSize, InputLength: r.InputLength}.CheckLabel()
+		o := float64(r.BatchSize)*1e7 + float64(r.InputLength)
+		out = append(out,
+			compare.Value{Point: p, Order: o, Metric: "tbt_p50_ms", Value: ms(r.TBT.Median)},
+			compare.Value{Point: p, Order: o, Metric: "tbt_p99_ms", Value: ms(r.TBT.P99)},
+			compare.Value{Point: p, Order: o, Metric: "decode_tok_s", Value: r.DecodeTPS, HigherIsBetter: true},
+		)
+	}
+	return out
 }

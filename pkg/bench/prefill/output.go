@@ -1,6 +1,9 @@
 package prefill
 
 import (
+	"strconv"
+
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
@@ -66,4 +69,21 @@ func Charts(rows []Row) []chart.Chart {
 		Name: "ttfc_vs_input_length", Title: "Time to First Token vs Input Length",
 		XLabel: "Input Length (tokens)", YLabel: "TTFC (ms)", Series: []chart.Series{p50, p99},
 	}}
+}
+
+// CompareValues are the headline numbers of each row, for comparing runs.
+func CompareValues(rows []Row) []compare.Value {
+	var out []compare.Value
+	for _, r := range rows {
+		if r.TTFC.Count == 0 {
+			continue
+		}
+		p, o := "il="+strconv.Itoa(r.InputLength), float64(r.InputLength)
+		out = append(out,
+			compare.Value{Point: p, Order: o, Metric: "ttfc_p50_ms", Value: ms(r.TTFC.Median)},
+			compare.Value{Point: p, Order: o, Metric: "ttfc_p99_ms", Value: ms(r.TTFC.P99)},
+			compare.Value{Point: p, Order: o, Metric: "prefill_tok_s", Value: r.PrefillTPS, HigherIsBetter: true},
+		)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -116,4 +117,28 @@ func Charts(cfg Config, points []Point) []chart.Chart {
 		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)",
 			Series: []chart.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
 	}
+}
+
+// CompareValues are the headline numbers of each point, for comparing runs.
+func CompareValues(cfg Config, points []Point) []compare.Value {
+	var out []compare.Value
+	for _, p := range points {
+		if p.NumRequests == 0 {
+			continue
+		}
+		name := cfg.LevelName(p.Level)
+		v := func(metric string, x float64, higher bool) compare.Value {
+			return compare.Value{Point: name, Order: p.Level, Metric: metric, Value: x, HigherIsBetter: higher}
+		}
+		out = append(out,
+			v("output_tok_s", p.OutputThroughput, true),
+			v("input_tok_s", p.InputThroughput, true),
+			v("e2e_p50_ms", ms(p.E2EP50), false),
+			v("e2e_p99_ms", ms(p.E2EP99), false),
+			v("ttfc_p50_ms", ms(p.TTFCP50), false),
+			v("ttfc_p99_ms", ms(p.TTFCP99), false),
+			v("interactivity_p50_tok_s", p.InteractivityP50, true),
+		)
+	}
+	return out
 }

@@ -1,0 +1,128 @@
+// Package compare sets two runs of the same benchmark side by side: for
+// every point both runs measured (an input length, a batch and length, a
+// load level) and every headline metric, the value of each run, the
+// difference and the relative change; and overlay charts that draw both
+// runs' series on one plot.
+package compare
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/chart"
+)
+
+// Value is one metric of one point of a run.
+type Value struct {
+	// Point names the point ("il=512", "bs=4,il=128", "c=8"); Order sorts
+	// points (the length, batch, level).
+	Point string
+	Order float64
+	// Metric names the metric with its unit ("ttfc_p50_ms").
+	Metric string
+	Value  float64
+	// HigherIsBetter says which direction is an improvement.
+	HigherIsBetter bool
+}
+
+// Delta is one metric of one point in both runs.
+type Delta struct {
+	Point  string  `json:"point"`
+	Metric string  `json:"metric"`
+	This   float64 `json:"this"`
+	Other  float64 `json:"other"`
+	// Diff is This - Other; Change is Diff / Other (0 when Other is 0).
+	Diff   float64 `json:"diff"`
+	Change float64 `json:"change"`
+	// Better says whether this run improved on the other (false for no change).
+	Better bool `json:"better"`
+	order  float64
+}
+
+// Deltas pairs the values both runs have for the same point and metric,
+// ordered by point, then by the metrics' order in this run.
+func Deltas(this, other []Value) []Delta {
+	type key struct{ point, metric string }
+	others := map[key]Value{}
+	for _, v := range other {
+		others[key{v.Point, v.Metric}] = v
+	}
+	var out []Delta
+	for _, v := range this {
+		o, ok := others[key{v.Point, v.Metric}]
+		if !ok || math.IsNaN(v.Value) || math.IsNaN(o.Value) {
+			continue
+		}
+		d := Delta{Point: v.Point, Metric: v.Metric, This: v.Value, Other: o.Value, Diff: v.Value - o.Value, order: v.Order}
+		if o.Value != 0 {
+			d.Change = d.Diff / o.Value
+		}
+		d.Better = (d.Diff > 0) == v.HigherIsBetter && d.Diff != 0
+		out = append(out, d)
+	}
+	slices.SortStableFunc(out, func(a, b Delta) int { return cmp.Compare(a.order, b.order) })
+	return out
+}
+
+// Table is the comparison table for the console and comparison.csv.
+func Table(deltas []Delta, otherName string) report.Table[Delta] {
+	num := func(header, key string, dec int, get func(Delta) float64) report.Column[Delta] {
+		return report.Column[Delta]{Header: header, Key: key, Decimals: dec, Value: func(d Delta) (float64, bool) { return get(d), true }}
+	}
+	return report.Table[Delta]{
+		Title: "Comparison with " + otherName,
+		Columns: []report.Column[Delta]{
+			{Header: "Point", Key: "point", Text: func(d Delta) string { return d.Point }},
+			{Header: "Metric", Key: "metric", Text: func(d Delta) string { return d.Metric }},
+			num("This run", "this", 2, func(d Delta) float64 { return d.This }),
+			num("Other", "other", 2, func(d Delta) float64 { return d.Other }),
+			num("Δ", "diff", 2, func(d Delta) float64 { return d.Diff }),
+			{Header: "Δ %", Key: "change_pct", Decimals: 1, Value: func(d Delta) (float64, bool) { return 100 * d.Change, d.Other != 0 }},
+			{Header: "Verdict", Key: "verdict", Text: func(d Delta) string {
+				switch {
+				case d.Diff == 0:
+					return ""
+				case d.Better:
+					return "better"
+				default:
+					return "worse"
+				}
+			}},
+		},
+		Rows:  deltas,
+		Notes: []string{"Δ = this run - other; 'better' follows each metric's direction (lower latency, higher throughput)"},
+	}
+}
+
+// Overlay draws each chart of this run with the same chart of the other
+// run: every series twice, named "<thisName> <series>" and "<otherName>
+// <series>", the other run's dashed. File stems get a "compare_" prefix.
+func Overlay(this, other []chart.Chart, thisName, otherName string) []chart.Chart {
+	byName := map[string]chart.Chart{}
+	for _, c := range other {
+		byName[c.Name] = c
+	}
+	var out []chart.Chart
+	for _, c := range this {
+		o, ok := byName[c.Name]
+		if !ok {
+			continue
+		}
+		merged := c
+		merged.Name = "compare_" + c.Name
+		merged.Title = c.Title + " — " + thisName + " vs " + otherName
+		merged.Series = nil
+		for _, s := range c.Series {
+			s.Name, s.Dashed = thisName+" "+s.Name, false
+			merged.Series = append(merged.Series, s)
+		}
+		for _, s := range o.Series {
+			s.Name, s.Dashed = otherName+" "+s.Name, true
+			merged.Series = append(merged.Series, s)
+		}
+		out = append(out, merged)
+	}
+	return out
+}

@@ -1,0 +1,50 @@
+package compare
+
+import (
+	"math"
+	"testing"
+
+	"github.com/veeksha-go/veeksha/pkg/report/chart"
+)
+
+func TestDeltas(t *testing.T) {
+	t.Parallel()
+	this := []Value{
+		{Point: "il=512", Order: 512, Metric: "ttfc_p50_ms", Value: 18},
+		{Point: "il=128", Order: 128, Metric: "ttfc_p50_ms", Value: 8},
+		{Point: "il=128", Order: 128, Metric: "prefill_tok_s", Value: 16000, HigherIsBetter: true},
+		{Point: "il=2048", Order: 2048, Metric: "ttfc_p50_ms", Value: 66},
+	}
+	other := []Value{
+		{Point: "il=128", Order: 128, Metric: "ttfc_p50_ms", Value: 10},
+		{Point: "il=128", Order: 128, Metric: "prefill_tok_s", Value: 12800, HigherIsBetter: true},
+		{Point: "il=512", Order: 512, Metric: "ttfc_p50_ms", Value: 15},
+		{Point: "il=512", Order: 512, Metric: "ttfc_p99_ms", Value: math.NaN()},
+	}
+	got := Deltas(this, other)
+	if len(got) != 3 {
+		t.Fatalf("Deltas = %+v, want 3 common metrics", got)
+	}
+	if got[0].Point != "il=128" || got[0].Metric != "ttfc_p50_ms" || got[0].Diff != -2 || got[0].Change != -0.2 || !got[0].Better {
+		t.Errorf("first delta = %+v, want il=128 ttfc 8 vs 10: -2, -20%%, better", got[0])
+	}
+	if !got[1].Better || got[1].Change != 0.25 {
+		t.Errorf("throughput delta = %+v, want +25%% better", got[1])
+	}
+	if got[2].Point != "il=512" || got[2].Better {
+		t.Errorf("last delta = %+v, want il=512 worse", got[2])
+	}
+}
+
+func TestOverlay(t *testing.T) {
+	t.Parallel()
+	a := []chart.Chart{{Name: "ttfc", Title: "TTFC", Series: []chart.Series{{Name: "P50", X: []float64{1}, Y: []float64{2}}}}, {Name: "only_here"}}
+	b := []chart.Chart{{Name: "ttfc", Series: []chart.Series{{Name: "P50", X: []float64{1}, Y: []float64{3}}}}}
+	got := Overlay(a, b, "new", "old")
+	if len(got) != 1 || got[0].Name != "compare_ttfc" || len(got[0].Series) != 2 {
+		t.Fatalf("Overlay = %+v", got)
+	}
+	if got[0].Series[0].Name != "new P50" || got[0].Series[1].Name != "old P50" || !got[0].Series[1].Dashed {
+		t.Errorf("series = %+v", got[0].Series)
+	}
+}
