@@ -11,7 +11,6 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
-	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -175,42 +174,15 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		res.Validation = &rep
 	}
 	charts := decode.Charts(res.Results, cfg.InputLengths)
-	charts = append(charts, cmp.overlay(charts, decode.Charts(other.Results, other.Config.InputLengths))...)
-	stems := files.plots(ctx, charts, &res.Meta)
-	if err := files.json("decode_results.json", res); err != nil {
+	err = finishRun(ctx, e, dir, files, runOutput[decode.Row]{
+		title: "Decode — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}},
+		charts: append(charts, cmp.overlay(charts, decode.Charts(other.Results, other.Config.InputLengths))...), meta: &res.Meta,
+		resultsFile: "decode_results.json", results: res, csvFile: "decode_results.csv", table: decode.Table(res.Results),
+		validation: res.Validation, cmp: cmp, this: decode.CompareValues(res.Results), other: decode.CompareValues(other.Results),
+	})
+	if err != nil {
 		return err
 	}
-	table := decode.Table(res.Results)
-	if err := writeCSV(files, "decode_results.csv", table); err != nil {
-		return err
-	}
-	if res.Validation != nil {
-		if err := files.json("validation.json", res.Validation); err != nil {
-			return err
-		}
-	}
-	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
-	var cmpTable report.Table[compare.Delta]
-	if cmp != nil {
-		if cmpTable, err = cmp.write(files, decode.CompareValues(res.Results), decode.CompareValues(other.Results)); err != nil {
-			return err
-		}
-	}
-	if err := files.index("Decode — "+s.settings.Model, facts, stems); err != nil {
-		return err
-	}
-	if err := dir.Finish(); err != nil {
-		return fmt.Errorf("finish the run folder: %w", err)
-	}
-	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
-		return fmt.Errorf("print results: %w", err)
-	}
-	if cmp != nil {
-		if err := printComparison(e, cmpTable); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
 	if err := finishValidation(e, res.Validation); err != nil {
 		return err
 	}

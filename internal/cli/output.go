@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
@@ -105,5 +106,84 @@ func newMeta(e *env, bench Bench, metric string, started time.Time, settings res
 		SchemaVersion: result.SchemaVersion, Tool: result.Tool, ToolVersion: e.build.String(),
 		Type: string(bench), Metric: metric, StartedAt: started.UTC(), Settings: settings,
 		Definitions: result.Definitions(),
+	}
+}
+
+// runOutput is everything a finished run writes and prints after its own
+// files (requests, per-point folders) are on disk.
+type runOutput[T any] struct {
+	// title heads index.html, facts are its key/value table.
+	title string
+	facts [][2]string
+	// charts are the run's plots (comparison overlays included).
+	charts []chart.Chart
+	// meta is the results header; the plots record their renderer in it
+	// before results is written.
+	meta *result.Meta
+	// resultsFile and results are the results JSON.
+	resultsFile string
+	results     any
+	// csvFile and table are the results table, as CSV and on the console.
+	csvFile string
+	table   report.Table[T]
+	// validation is nil with --skip-validation.
+	validation *validate.Report
+	// cmp, this and other compare with an earlier run when cmp is set.
+	cmp         *comparison
+	this, other []compare.Value
+}
+
+// finishRun draws the plots, writes the results JSON and CSV, the
+// validation, the comparison and index.html, renames the run folder into
+// place, and prints the results (and comparison) tables. What is left is
+// the caller's exit code.
+func finishRun[T any](ctx context.Context, e *env, dir *report.Dir, files *runFiles, o runOutput[T]) error {
+	stems := files.plots(ctx, o.charts, o.meta)
+	if err := files.json(o.resultsFile, o.results); err != nil {
+		return err
+	}
+	if err := writeCSV(files, o.csvFile, o.table); err != nil {
+		return err
+	}
+	if o.validation != nil {
+		if err := files.json("validation.json", o.validation); err != nil {
+			return err
+		}
+	}
+	var cmpTable report.Table[compare.Delta]
+	if o.cmp != nil {
+		var err error
+		if cmpTable, err = o.cmp.write(files, o.this, o.other); err != nil {
+			return err
+		}
+	}
+	facts := append(o.facts, [2]string{"Started", o.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", o.meta.EndReason})
+	if err := files.index(o.title, facts, stems); err != nil {
+		return err
+	}
+	if err := dir.Finish(); err != nil {
+		return fmt.Errorf("finish the run folder: %w", err)
+	}
+	if err := console.Table(e.stdout, o.table, consoleOptions(e)); err != nil {
+		return fmt.Errorf("print results: %w", err)
+	}
+	if o.cmp != nil {
+		if err := printComparison(e, cmpTable); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(*o.meta))
+	return nil
+}
+
+// plotNote says which renderer drew the PNGs.
+func plotNote(m result.Meta) string {
+	switch {
+	case m.PlotRenderer == "":
+		return "none"
+	case m.PlotFallbackReason != "":
+		return m.PlotRenderer + ", because " + m.PlotFallbackReason
+	default:
+		return m.PlotRenderer
 	}
 }

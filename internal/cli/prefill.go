@@ -13,7 +13,6 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
-	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
@@ -128,43 +127,15 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		return err
 	}
 	charts := prefill.Charts(res.Results)
-	charts = append(charts, cmp.overlay(charts, prefill.Charts(other.Results))...)
-	stems := files.plots(ctx, charts, &res.Meta)
-	if err := files.json("prefill_results.json", res); err != nil {
+	err = finishRun(ctx, e, dir, files, runOutput[prefill.Row]{
+		title: "Prefill — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}},
+		charts: append(charts, cmp.overlay(charts, prefill.Charts(other.Results))...), meta: &res.Meta,
+		resultsFile: "prefill_results.json", results: res, csvFile: "prefill_results.csv", table: prefill.Table(res.Results),
+		validation: res.Validation, cmp: cmp, this: prefill.CompareValues(res.Results), other: prefill.CompareValues(other.Results),
+	})
+	if err != nil {
 		return err
 	}
-	table := prefill.Table(res.Results)
-	if err := writeCSV(files, "prefill_results.csv", table); err != nil {
-		return err
-	}
-	if res.Validation != nil {
-		if err := files.json("validation.json", res.Validation); err != nil {
-			return err
-		}
-	}
-	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
-	var cmpTable report.Table[compare.Delta]
-	if cmp != nil {
-		if cmpTable, err = cmp.write(files, prefill.CompareValues(res.Results), prefill.CompareValues(other.Results)); err != nil {
-			return err
-		}
-	}
-	if err := files.index("Prefill — "+s.settings.Model, facts, stems); err != nil {
-		return err
-	}
-	if err := dir.Finish(); err != nil {
-		return fmt.Errorf("finish the run folder: %w", err)
-	}
-
-	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
-		return fmt.Errorf("print results: %w", err)
-	}
-	if cmp != nil {
-		if err := printComparison(e, cmpTable); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
 	if runErr != nil {
 		return runErr
 	}
@@ -175,18 +146,6 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		return exitError{code: ExitInterrupted}
 	}
 	return nil
-}
-
-// plotNote says which renderer drew the PNGs.
-func plotNote(m result.Meta) string {
-	switch {
-	case m.PlotRenderer == "":
-		return "none"
-	case m.PlotFallbackReason != "":
-		return m.PlotRenderer + ", because " + m.PlotFallbackReason
-	default:
-		return m.PlotRenderer
-	}
 }
 
 // validateOnly re-runs the checks of an existing prefill run and creates nothing.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
-	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -223,43 +222,16 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		res.Validation = &rep
 	}
 	charts := stress.Charts(cfg, res.Results)
-	charts = append(charts, cmp.overlay(charts, stress.Charts(other.Config, other.Results))...)
-	stems := files.plots(ctx, charts, &res.Meta)
-	if err := files.json("stress_results.json", res); err != nil {
+	err = finishRun(ctx, e, dir, files, runOutput[stress.Point]{
+		title:  "Stress — " + s.settings.Model,
+		facts:  [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Traffic mode", string(cfg.TrafficMode)}},
+		charts: append(charts, cmp.overlay(charts, stress.Charts(other.Config, other.Results))...), meta: &res.Meta,
+		resultsFile: "stress_results.json", results: res, csvFile: "stress_results.csv", table: stress.Table(cfg, res.Results),
+		validation: res.Validation, cmp: cmp, this: stress.CompareValues(cfg, res.Results), other: stress.CompareValues(other.Config, other.Results),
+	})
+	if err != nil {
 		return err
 	}
-	table := stress.Table(cfg, res.Results)
-	if err := writeCSV(files, "stress_results.csv", table); err != nil {
-		return err
-	}
-	if res.Validation != nil {
-		if err := files.json("validation.json", res.Validation); err != nil {
-			return err
-		}
-	}
-	facts := [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Traffic mode", string(cfg.TrafficMode)},
-		{"Started", res.StartedAt.Format(time.RFC3339)}, {"End", res.EndReason}}
-	var cmpTable report.Table[compare.Delta]
-	if cmp != nil {
-		if cmpTable, err = cmp.write(files, stress.CompareValues(cfg, res.Results), stress.CompareValues(other.Config, other.Results)); err != nil {
-			return err
-		}
-	}
-	if err := files.index("Stress — "+s.settings.Model, facts, stems); err != nil {
-		return err
-	}
-	if err := dir.Finish(); err != nil {
-		return fmt.Errorf("finish the run folder: %w", err)
-	}
-	if err := console.Table(e.stdout, table, consoleOptions(e)); err != nil {
-		return fmt.Errorf("print results: %w", err)
-	}
-	if cmp != nil {
-		if err := printComparison(e, cmpTable); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(res.Meta))
 	if sweepErr != nil && !errors.Is(sweepErr, autoscan.ErrNoValidPoint) {
 		return sweepErr
 	}
