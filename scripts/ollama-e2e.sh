@@ -39,6 +39,7 @@ ollama=$tools/bin/ollama
 work=$(mktemp -d "${TMPDIR:-/tmp}/veeksha-ollama-e2e.XXXXXX")
 out=${VEEKSHA_E2E_OUT:-$work/out}
 server_pid=
+child=
 export DEBIAN_FRONTEND=noninteractive
 
 step() { printf '\n=== %s (%s, %d s in)\n' "$*" "$(date -u +%H:%M:%S)" "$((SECONDS - t_start))"; }
@@ -61,8 +62,24 @@ stop_server() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# run runs a long step in the background and waits for it: bash runs a
+# trap only between foreground commands, so this lets INT or TERM stop the
+# script at once; cleanup then stops the step.
+run() {
+	"$@" &
+	child=$!
+	local rc=0
+	wait "$child" || rc=$?
+	child=
+	return "$rc"
+}
+
 cleanup() {
 	local rc=$?
+	if [ -n "$child" ]; then
+		kill -TERM "$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+	fi
 	stop_server
 	if [ "$rc" -ne 0 ] && [ -s "$work/ollama-serve.log" ]; then
 		echo "--- last lines of the Ollama server log ($rc):"
@@ -73,7 +90,8 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # apt_install installs the Debian packages among its arguments that are
 # not installed yet.
@@ -219,7 +237,7 @@ bench() {
 	shift
 	step "$name benchmark"
 	local rc=0
-	"$work/bin/veeksha.microbench.$name" --api-base "$api" --output-dir "$out" --no-progress "$@" || rc=$?
+	run "$work/bin/veeksha.microbench.$name" --api-base "$api" --output-dir "$out" --no-progress "$@" || rc=$?
 	[ "$rc" -eq 0 ] || fail "$name exited with status $rc (0 ok, 1 run failed, 2 usage, 3 validation failed)"
 	run="$out/$name/latest"
 	[ -d "$run" ] || fail "$name wrote no run folder at $run"
@@ -274,7 +292,7 @@ stops=$(jq '[.[] | select(.finish_reason == "stop")] | length' <<<"$all")
 echo "Ollama ignores ignore_eos and min_tokens: $early of $total successful requests ended before max_tokens ($stops with finish_reason \"stop\")"
 
 step "cross-check against Ollama's own clock"
-"$work/bin/ollamacheck" -api-base "$api" -lengths 64,256,1024 -reps 3 -output-tokens 32 -v ||
+run "$work/bin/ollamacheck" -api-base "$api" -lengths 64,256,1024 -reps 3 -output-tokens 32 -v ||
 	fail "cross-check (bench/ollamacheck) failed"
 
 stop_server
