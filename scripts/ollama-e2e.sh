@@ -262,7 +262,13 @@ jqe "prefill: TTFC median does not rise with input length: $medians" \
 ok "prefill: TTFC median rises with input length $medians"
 
 # Ollama's num_batch (the tokens of one forward pass) is 512 by default.
-bench decode --batch-sizes 1 2 4 --input-lengths 128 --samples-per-length 10 --engine-chunk-size 512
+# --samples-per-length 30, not 10: the decode benchmark launches request k+1
+# when request k's response headers arrive, and Ollama sends its headers only
+# with the first token, after ~90 ms of per-request set-up (load_duration)
+# and the prefill. Earlier requests decode ~8 tokens per launch instead of
+# the 1 the output-length formula allows for, so with 10 the batch-4 window
+# was 0.13 s (3 samples per request) and could vanish.
+bench decode --batch-sizes 1 2 4 --input-lengths 128 --samples-per-length 30 --engine-chunk-size 512
 jqe "decode: want 3 rows, each with peak_concurrency == batch_size: $(jq -c '[.results[] | {batch_size, peak_concurrency}]' "$run/decode_results.json")" \
 	'(.results | length) == 3 and all(.results[]; .peak_concurrency == .batch_size)' "$run/decode_results.json"
 jqe "decode: a row has no TBT samples" 'all(.results[]; .tbt.count > 0 and .tbt.median > 0)' "$run/decode_results.json"

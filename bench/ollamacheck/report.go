@@ -112,7 +112,7 @@ ollama (server clock): load = handler start to a runner assigned; prompt_eval = 
     cover before the first token: chat template, tokenization, the parallel-slot wait, the HTTP hop to the
     runner, the first token's sampling and detokenization, the writes back, loopback HTTP and JSON.
   server total - load - prompt_eval - eval: the server's own unreported time over the whole request (the
-    same items plus sampling of every token); an upper bound for the column before.
+    same items, with the sampling of every token; it excludes the client's side of HTTP and JSON.
   our TTFC - native TTFC: Ollama's OpenAI layer plus request-to-request noise (two prompts of equal length).
   eval/count reads low by 1/count: eval spans count - 1 decode steps, the first token came from prefill.
   our TPOT - eval/(count-1): per token, sampling (left out of eval), detokenization and the two HTTP hops.`)
