@@ -129,7 +129,8 @@ type usagePoint struct {
 	at         int64         // wall-clock Unix ns
 	cpu        time.Duration // process user+sys CPU so far
 	rss        int64         // resident set size, bytes
-	goMem      uint64        // Go heap live at the last GC + goroutine stacks, bytes
+	heapLive   uint64        // Go heap live at the last GC, bytes
+	stacks     uint64        // goroutine stacks, bytes
 	open       int64         // streams open (started, not finished)
 	goroutines int
 }
@@ -166,25 +167,6 @@ func cpuAt(points []usagePoint, t int64) (time.Duration, bool) {
 	p, q := points[i-1], points[i]
 	f := float64(t-p.at) / float64(q.at-p.at)
 	return p.cpu + time.Duration(f*float64(q.cpu-p.cpu)), true
-}
-
-// nearest returns the reading closest in time to t; points must not be
-// empty.
-func nearest(points []usagePoint, t int64) usagePoint {
-	best := points[0]
-	for _, p := range points[1:] {
-		if abs(p.at-t) < abs(best.at-t) {
-			best = p
-		}
-	}
-	return best
-}
-
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // histPercentile returns the p-th percentile (0 < p <= 100) of the

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -101,6 +102,7 @@ type options struct {
 	pin       bool
 	engine    string
 	jsonOut   string
+	profile   string // directory for worker profiles; "" = none
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -120,6 +122,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.pin, "pin", runtime.NumCPU() >= 2, "run the engine on CPU 1 and the worker on CPU 0 (taskset)")
 	fs.StringVar(&o.engine, "simengine", "", "prebuilt bench/simengine binary (default: build it with the go command)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every result to this JSON file")
+	fs.StringVar(&o.profile, "profile", "", "write each worker's CPU and mid-run heap profiles (pprof) into this directory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -223,6 +226,9 @@ func measureOne(ctx context.Context, o options, sc scenario, rd, self string, wc
 		Ramp:    o.ramp,
 		Settle:  o.settle,
 	}
+	if o.profile != "" {
+		cfg.Profile = filepath.Join(o.profile, sc.String()+"-"+rd+"-")
+	}
 	fmt.Fprintf(stderr, "loadharness: %s (%d streams × %d chunks every %v), reader %s, load %.2f\n",
 		sc, cfg.Streams, cfg.Tokens, gap, rd, r.LoadBefore)
 	eng, err := startEngine(ctx, o.engine, ecpu, ttft, gap, stderr)
@@ -256,7 +262,7 @@ func runWorkerProcess(ctx context.Context, self string, cpu int, cfg workerConfi
 		"-url", cfg.URL, "-model", cfg.Model, "-reader", cfg.Reader,
 		"-streams", strconv.Itoa(cfg.Streams), "-tokens", strconv.Itoa(cfg.Tokens),
 		"-ttft", cfg.TTFT.String(), "-gap", cfg.Gap.String(),
-		"-ramp", cfg.Ramp.String(), "-settle", cfg.Settle.String())
+		"-ramp", cfg.Ramp.String(), "-settle", cfg.Settle.String(), "-profile", cfg.Profile)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -292,12 +298,13 @@ func printTables(w io.Writer, o options, rows []row) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treader\tchunks/s\tclient CPU\tµs/chunk\tengine CPU\tRSS MiB\tKiB/stream RSS\tKiB/stream Go\tnew conns\terrors\tload\t")
+	fmt.Fprintln(tw, "scenario\treader\tchunks/s\tclient CPU\tµs/chunk\tengine CPU\tRSS MiB\tKiB/str RSS\tKiB/str heap\tKiB/str stack\tnew conns\terrors\tload\t")
 	for _, r := range rows {
 		x := r.Worker
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.1f\t%.2f\t%.0f\t%.1f\t%.1f\t%d\t%s\t%.1f–%.1f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.1f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t%s\t%.1f–%.1f\t\n",
 			r.Scenario, r.Reader, x.SteadyRate, x.SteadyCPUCores, x.CPUPerChunkUs, r.EngineCPU,
-			x.RSSSteadyMiB, x.RSSPerStreamKiB, x.GoPerStreamKiB, x.NewConns, errorsCell(r), r.LoadBefore, r.LoadAfter)
+			x.RSSSteadyMiB, x.RSSPerStreamKiB, x.HeapPerStreamKiB, x.StackPerStreamKiB,
+			x.NewConns, errorsCell(r), r.LoadBefore, r.LoadAfter)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)

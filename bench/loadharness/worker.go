@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,11 +31,23 @@ type workerConfig struct {
 	Gap     time.Duration `json:"gap_ns"`  // the engine's fixed gap between tokens
 	Ramp    time.Duration `json:"ramp_ns"` // stream i starts at i·Ramp/Streams
 	Settle  time.Duration `json:"settle_ns"`
+	// Profile, when set, is a file name prefix: the worker writes a CPU
+	// profile of the whole run to Profile+"cpu.pprof" and a heap profile
+	// taken mid-run to Profile+"heap.pprof".
+	Profile string `json:"profile,omitempty"`
 }
 
 // drainAllowance bounds how long the worker waits, past the last planned
 // chunk, for every stream to end.
 const drainAllowance = 30 * time.Second
+
+// memCheckpoint is when, from the first request, the worker measures
+// memory: the middle of the planned steady state.
+func (c workerConfig) memCheckpoint() time.Duration {
+	from := c.Ramp + c.TTFT + c.Settle
+	to := c.TTFT + time.Duration(c.Tokens-1)*c.Gap
+	return (from + to) / 2
+}
 
 // deadline bounds the whole measurement: the ramp, the longest stream and
 // drainAllowance.
@@ -78,12 +92,15 @@ type workerResult struct {
 	SteadyCPUCores float64 `json:"steady_cpu_cores"` // steady window
 	CPUPerChunkUs  float64 `json:"steady_cpu_per_chunk_us"`
 
-	RSSBaseMiB      float64 `json:"rss_base_mib"`   // before the first request (sample storage included)
-	RSSSteadyMiB    float64 `json:"rss_steady_mib"` // mid steady window
-	OpenAtSample    int64   `json:"open_streams_at_sample"`
-	Goroutines      int     `json:"goroutines_at_sample"`
-	RSSPerStreamKiB float64 `json:"rss_per_stream_kib"` // (RSS steady − base) / open streams
-	GoPerStreamKiB  float64 `json:"go_per_stream_kib"`  // (live heap + stacks, steady − base) / open streams
+	RSSBaseMiB        float64 `json:"rss_base_mib"`   // before the first request (sample storage included)
+	RSSSteadyMiB      float64 `json:"rss_steady_mib"` // at the memory checkpoint, mid-run
+	MemoryInSteady    bool    `json:"memory_checkpoint_in_steady"`
+	OpenAtSample      int64   `json:"open_streams_at_sample"`
+	Goroutines        int     `json:"goroutines_at_sample"`
+	RSSPerStreamKiB   float64 `json:"rss_per_stream_kib"`   // (RSS steady − base) / open streams
+	GoPerStreamKiB    float64 `json:"go_per_stream_kib"`    // (live heap + stacks, steady − base) / open streams
+	HeapPerStreamKiB  float64 `json:"heap_per_stream_kib"`  // live heap part of GoPerStreamKiB
+	StackPerStreamKiB float64 `json:"stack_per_stream_kib"` // goroutine stacks part of GoPerStreamKiB
 
 	Lag        vmetrics.Summary `json:"lag_steady_ms"`
 	BurstLag   vmetrics.Summary `json:"lag_burst_ms"`
@@ -120,6 +137,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&cfg.Gap, "gap", 10*time.Millisecond, "the engine's gap between tokens")
 	fs.DurationVar(&cfg.Ramp, "ramp", time.Second, "streams start evenly over this time")
 	fs.DurationVar(&cfg.Settle, "settle", time.Second, "steady state starts this long after the last stream's first chunk")
+	fs.StringVar(&cfg.Profile, "profile", "", "write CPU and heap profiles to files with this name prefix")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,19 +174,25 @@ func measure(ctx context.Context, cfg workerConfig) (workerResult, error) {
 
 	recs := newRecords(cfg.Streams, cfg.Tokens)
 	var open atomic.Int64
-	runtime.GC()
-	debug.FreeOSMemory()
-	mon := startMonitor(&open) // its first reading is the memory baseline
+	mon := newMonitor(&open) // its first reading is the memory baseline
 	stats0 := readRuntime()
 	began := time.Now()
 	rd, err := newReader(cfg, began)
 	if err != nil {
-		mon.stop()
 		return res, err
 	}
+	mon.start(began.Add(cfg.memCheckpoint()))
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.deadline())
 	defer cancel()
+	if cfg.Profile != "" {
+		stop, err := startProfiles(ctx, cfg, began)
+		if err != nil {
+			_, _ = mon.stop()
+			return res, err
+		}
+		defer stop()
+	}
 	var wg sync.WaitGroup
 	for i := range cfg.Streams {
 		// An absolute schedule: a late launcher catches up, never drifts.
@@ -191,16 +215,47 @@ func measure(ctx context.Context, cfg workerConfig) (workerResult, error) {
 	}
 	wg.Wait()
 	ended := time.Now()
-	points := mon.stop()
+	points, checkpoint := mon.stop()
 	stats1 := readRuntime()
 	skew := time.Now().UnixNano() - (began.UnixNano() + int64(time.Since(began)))
 
-	analyze(&res, recs, points, began, ended)
+	analyze(&res, recs, points, checkpoint, began, ended)
 	res.ClockSkewUs = float64(skew) / 1e3
 	res.SchedP50Ms = 1e3 * histPercentile(stats1.sched.Buckets, stats0.sched.Counts, stats1.sched.Counts, 50)
 	res.SchedP99Ms = 1e3 * histPercentile(stats1.sched.Buckets, stats0.sched.Counts, stats1.sched.Counts, 99)
 	res.GCCycles = stats1.gc - stats0.gc
 	return res, nil
+}
+
+// startProfiles starts a CPU profile and schedules a heap profile for the
+// middle of the planned streams. The returned function stops the CPU
+// profile.
+func startProfiles(ctx context.Context, cfg workerConfig, began time.Time) (stop func(), err error) {
+	f, err := os.Create(cfg.Profile + "cpu.pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	mid := cfg.Ramp + cfg.TTFT + time.Duration(cfg.Tokens)*cfg.Gap/2
+	t := time.AfterFunc(time.Until(began.Add(mid)), func() {
+		if ctx.Err() != nil {
+			return
+		}
+		h, err := os.Create(cfg.Profile + "heap.pprof")
+		if err != nil {
+			return
+		}
+		defer h.Close()
+		_ = pprof.Lookup("heap").WriteTo(h, 0)
+	})
+	return func() {
+		t.Stop()
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // newReader builds the reader cfg names; its times are offsets from began.
@@ -212,8 +267,9 @@ func newReader(cfg workerConfig, began time.Time) (reader, error) {
 }
 
 // analyze fills res from the records and resource readings of a run that
-// started at began and ended at ended.
-func analyze(res *workerResult, recs []streamRecord, points []usagePoint, began, ended time.Time) {
+// started at began and ended at ended; points[checkpoint] is the memory
+// checkpoint (none if checkpoint < 0).
+func analyze(res *workerResult, recs []streamRecord, points []usagePoint, checkpoint int, began, ended time.Time) {
 	cfg := res.Config
 	res.RunS = ended.Sub(began).Seconds()
 	res.ErrorKinds = map[string]int{}
@@ -274,15 +330,20 @@ func analyze(res *workerResult, recs []streamRecord, points []usagePoint, began,
 			res.CPUPerChunkUs = c * w.len().Seconds() / float64(res.SteadyChunks) * 1e6
 		}
 	}
-	if len(points) > 0 {
-		base := points[0]
-		mid := nearest(points, w.start+(w.end-w.start)/2)
+	if checkpoint >= 0 {
+		base, mid := points[0], points[checkpoint]
+		res.MemoryInSteady = w.contains(mid.at)
 		res.RSSSteadyMiB = float64(mid.rss) / (1 << 20)
 		res.OpenAtSample = mid.open
 		res.Goroutines = mid.goroutines
 		if mid.open > 0 {
-			res.RSSPerStreamKiB = float64(mid.rss-base.rss) / float64(mid.open) / 1024
-			res.GoPerStreamKiB = (float64(mid.goMem) - float64(base.goMem)) / float64(mid.open) / 1024
+			perStream := func(now, before uint64) float64 {
+				return (float64(now) - float64(before)) / float64(mid.open) / 1024
+			}
+			res.RSSPerStreamKiB = perStream(uint64(mid.rss), uint64(base.rss))
+			res.HeapPerStreamKiB = perStream(mid.heapLive, base.heapLive)
+			res.StackPerStreamKiB = perStream(mid.stacks, base.stacks)
+			res.GoPerStreamKiB = res.HeapPerStreamKiB + res.StackPerStreamKiB
 		}
 	}
 }
@@ -311,35 +372,53 @@ func readRuntime() runtimeStats {
 // monitor reads the process's CPU and memory every sampleInterval, from
 // before the first request to after the last stream ends. Reading
 // runtime/metrics does not stop the world, so it does not disturb the
-// streams it measures.
+// streams it measures. Once, at the memory checkpoint, it forces a garbage
+// collection first, so that the live heap it reads is current rather than
+// as of whenever the last collection happened (a run has several anyway).
 type monitor struct {
-	open   *atomic.Int64
-	points []usagePoint
-	quit   chan struct{}
-	done   chan struct{}
-	sample []metrics.Sample
+	open       *atomic.Int64
+	points     []usagePoint
+	checkpoint int // index in points of the memory checkpoint; -1 before it
+	quit       chan struct{}
+	done       chan struct{}
+	sample     []metrics.Sample
 }
 
-func startMonitor(open *atomic.Int64) *monitor {
+// newMonitor takes the baseline reading, after a garbage collection.
+func newMonitor(open *atomic.Int64) *monitor {
 	m := &monitor{
-		open:   open,
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-		sample: []metrics.Sample{{Name: mHeapLive}, {Name: mStacks}},
+		open:       open,
+		checkpoint: -1,
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
+		sample:     []metrics.Sample{{Name: mHeapLive}, {Name: mStacks}},
 	}
+	runtime.GC()
+	debug.FreeOSMemory()
 	m.read()
-	go m.loop()
 	return m
 }
 
-func (m *monitor) loop() {
+// start begins the periodic readings, with the memory checkpoint at
+// checkpoint.
+func (m *monitor) start(checkpoint time.Time) {
+	go m.loop(time.Until(checkpoint))
+}
+
+func (m *monitor) loop(untilCheckpoint time.Duration) {
 	defer close(m.done)
 	t := time.NewTicker(sampleInterval)
 	defer t.Stop()
+	cp := time.NewTimer(untilCheckpoint)
+	defer cp.Stop()
 	for {
 		select {
 		case <-t.C:
 			m.read()
+		case <-cp.C:
+			runtime.GC()
+			m.read()
+			m.checkpoint = len(m.points) - 1
 		case <-m.quit:
 			return
 		}
@@ -348,26 +427,28 @@ func (m *monitor) loop() {
 
 func (m *monitor) read() {
 	metrics.Read(m.sample)
-	var goMem uint64
-	for _, s := range m.sample {
+	value := func(s metrics.Sample) uint64 {
 		if s.Value.Kind() == metrics.KindUint64 {
-			goMem += s.Value.Uint64()
+			return s.Value.Uint64()
 		}
+		return 0
 	}
 	m.points = append(m.points, usagePoint{
 		at:         time.Now().UnixNano(),
 		cpu:        processCPU(),
 		rss:        residentBytes(),
-		goMem:      goMem,
+		heapLive:   value(m.sample[0]),
+		stacks:     value(m.sample[1]),
 		open:       m.open.Load(),
 		goroutines: runtime.NumGoroutine(),
 	})
 }
 
-// stop ends the monitor after one last reading and returns all readings.
-func (m *monitor) stop() []usagePoint {
+// stop ends the monitor after one last reading and returns all readings
+// and the index of the memory checkpoint (-1 if the run ended before it).
+func (m *monitor) stop() ([]usagePoint, int) {
 	close(m.quit)
 	<-m.done
 	m.read()
-	return m.points
+	return m.points, m.checkpoint
 }
