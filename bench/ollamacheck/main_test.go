@@ -156,15 +156,21 @@ func TestChat(t *testing.T) {
 	}
 }
 
+// nativeStep is the client-side time per token of mkPair's native requests.
+const nativeStep = 9 * time.Millisecond
+
 // mkPair builds a pair whose OpenAI-path request has the given TTFC and
 // TPOT (n tokens, one per chunk) and whose native request has the given
-// client TTFC and server figures.
+// client TTFC, nativeStep per token, and server figures.
 func mkPair(length int, ttfc, tpot time.Duration, n int, nativeTTFC time.Duration, s serverTimings) pair {
 	ours := result.Request{Seq: 1, TargetPromptTokens: length, PromptTokens: length, UsageReported: true, OutputTokens: n, Sent: time.Second}
 	for i := range n {
 		ours.TokenTimes = append(ours.TokenTimes, ours.Sent+ttfc+time.Duration(i)*tpot)
 	}
-	return pair{length: length, ours: ours, native: nativeResult{Sent: time.Second, FirstChunk: time.Second + nativeTTFC, Chunks: n, Server: s}}
+	first := time.Second + nativeTTFC
+	native := nativeResult{Sent: time.Second, FirstChunk: first, LastChunk: first + time.Duration(n-1)*nativeStep,
+		Chunks: n, DoneReason: "length", Server: s}
+	return pair{length: length, ours: ours, native: native}
 }
 
 func TestSummarize(t *testing.T) {
@@ -176,9 +182,15 @@ func TestSummarize(t *testing.T) {
 		mkPair(64, 125*time.Millisecond, 10*time.Millisecond, 11, 117*time.Millisecond, s),
 		mkPair(64, 120*time.Millisecond, 10*time.Millisecond, 11, 115*time.Millisecond, s),
 	}
-	rows := summarize([]int{64, 256}, pairs)
-	if len(rows) != 2 || rows[1].pairs != 0 {
-		t.Fatalf("summarize() = %d rows (second with %d pairs), want 2 rows, the second empty", len(rows), rows[1].pairs)
+	stopped := mkPair(256, 115*time.Millisecond, 10*time.Millisecond, 11, 113*time.Millisecond, s)
+	stopped.native.DoneReason = "stop" // its last step was an end-of-sequence token, which sends no text
+	pairs = append(pairs, stopped)
+	rows := summarize([]int{64, 256, 1024}, pairs)
+	if len(rows) != 3 || rows[1].pairs != 1 || rows[2].pairs != 0 {
+		t.Fatalf("summarize() = %d rows, want 3 rows with 3, 1 and 0 pairs", len(rows))
+	}
+	if rows[1].nativeTPOT != 0 || rows[1].ourTPOT == 0 {
+		t.Errorf("summarize() for a native early stop: nativeTPOT, ourTPOT = %v, %v, want 0 (left out), non-zero", rows[1].nativeTPOT, rows[1].ourTPOT)
 	}
 	r := rows[0]
 	near := func(got, want float64) bool { return got > want-1e-9 && got < want+1e-9 }
@@ -195,7 +207,9 @@ func TestSummarize(t *testing.T) {
 		{"ourTPOT", r.ourTPOT, 0.010},
 		{"evalPerTok", r.evalPerTok, 0.080 / 11},
 		{"evalPerStep", r.evalPerStep, 0.008},
-		{"tpotGap", r.tpotGap, 0.002},
+		{"ourTPOTGap", r.ourTPOTGap, 0.002},
+		{"nativeTPOT", r.nativeTPOT, nativeStep.Seconds()},
+		{"nativeTPOTGap", r.nativeTPOTGap, 0.001},
 	}
 	for _, c := range checks {
 		if !near(c.got, c.want) {

@@ -20,14 +20,16 @@ type row struct {
 	load       float64 // server load_duration
 	promptEval float64 // server prompt_eval_duration
 	serverTTFC float64 // load + prompt_eval
-	ourGap     float64 // ourTTFC - serverTTFC, per pair
-	nativeGap  float64 // nativeTTFC - serverTTFC, same request
+	ourGap     float64 // ourTTFC - serverTTFC, per pair (two requests)
+	nativeGap  float64 // nativeTTFC - serverTTFC, one request
 	outside    float64 // server total - load - prompt_eval - eval: time outside the reported spans
 
-	ourTPOT     float64 // (last chunk - first chunk) / (output tokens - 1), OpenAI path
-	evalPerTok  float64 // eval_duration / eval_count, as Ollama's docs compute tokens/s
-	evalPerStep float64 // eval_duration / (eval_count - 1): eval spans n-1 decode steps
-	tpotGap     float64 // ourTPOT - evalPerStep, per pair
+	ourTPOT       float64 // (last chunk - first chunk) / (output tokens - 1), OpenAI path
+	nativeTPOT    float64 // the same on the native request, over eval_count - 1 steps
+	evalPerTok    float64 // eval_duration / eval_count, as Ollama's docs compute tokens/s
+	evalPerStep   float64 // eval_duration / (eval_count - 1): eval spans n-1 decode steps
+	ourTPOTGap    float64 // ourTPOT - evalPerStep, per pair (two requests)
+	nativeTPOTGap float64 // nativeTPOT - evalPerStep, one request
 
 	evalCount int // median server eval_count
 }
@@ -36,7 +38,8 @@ type row struct {
 func summarize(lengths []int, pairs []pair) []row {
 	rows := make([]row, 0, len(lengths))
 	for _, l := range lengths {
-		var ourTTFC, natTTFC, load, pe, srv, ourGap, natGap, outside, tpot, perTok, perStep, tpotGap, evalCount []float64
+		var ourTTFC, natTTFC, load, pe, srv, ourGap, natGap, outside []float64
+		var ourTPOT, natTPOT, perTok, perStep, ourTPOTGap, natTPOTGap, evalCount []float64
 		for _, p := range pairs {
 			if p.length != l {
 				continue
@@ -53,12 +56,23 @@ func summarize(lengths []int, pairs []pair) []row {
 			natGap = append(natGap, (p.native.TTFC() - server).Seconds())
 			outside = append(outside, (s.Total - s.Load - s.PromptEval - s.Eval).Seconds())
 			evalCount = append(evalCount, float64(s.EvalCount))
-			if t, ok := p.ours.TPOT(); ok && s.EvalCount > 1 {
-				step := s.Eval / time.Duration(s.EvalCount-1)
-				tpot = append(tpot, t.Seconds())
-				perTok = append(perTok, (s.Eval / time.Duration(s.EvalCount)).Seconds())
-				perStep = append(perStep, step.Seconds())
-				tpotGap = append(tpotGap, (t - step).Seconds())
+			if s.EvalCount < 2 {
+				continue
+			}
+			step := s.Eval / time.Duration(s.EvalCount-1)
+			perTok = append(perTok, (s.Eval / time.Duration(s.EvalCount)).Seconds())
+			perStep = append(perStep, step.Seconds())
+			if t, ok := p.ours.TPOT(); ok {
+				ourTPOT = append(ourTPOT, t.Seconds())
+				ourTPOTGap = append(ourTPOTGap, (t - step).Seconds())
+			}
+			// An end-of-sequence token counts in eval_count but sends no
+			// text, so only a request cut by num_predict has its last
+			// chunk at its last step.
+			if p.native.DoneReason == "length" {
+				t := (p.native.LastChunk - p.native.FirstChunk) / time.Duration(s.EvalCount-1)
+				natTPOT = append(natTPOT, t.Seconds())
+				natTPOTGap = append(natTPOTGap, (t - step).Seconds())
 			}
 		}
 		med := func(v []float64) float64 { return metrics.Summarize(v).Median }
@@ -66,56 +80,56 @@ func summarize(lengths []int, pairs []pair) []row {
 			length: l, pairs: len(ourTTFC),
 			ourTTFC: med(ourTTFC), nativeTTFC: med(natTTFC), load: med(load), promptEval: med(pe),
 			serverTTFC: med(srv), ourGap: med(ourGap), nativeGap: med(natGap), outside: med(outside),
-			ourTPOT: med(tpot), evalPerTok: med(perTok), evalPerStep: med(perStep), tpotGap: med(tpotGap),
+			ourTPOT: med(ourTPOT), nativeTPOT: med(natTPOT), evalPerTok: med(perTok), evalPerStep: med(perStep),
+			ourTPOTGap: med(ourTPOTGap), nativeTPOTGap: med(natTPOTGap),
 			evalCount: int(med(evalCount)),
 		})
 	}
 	return rows
 }
 
-// printReport writes the cross-check table and what the gaps are made of.
+// printReport writes the two cross-check tables and what their columns
+// mean.
 func printReport(w io.Writer, o options, rows []row) {
 	ms := func(s float64) string { return fmt.Sprintf("%.1f", s*1e3) }
 	ms2 := func(s float64) string { return fmt.Sprintf("%.2f", s*1e3) }
-	fmt.Fprintf(w, "\nCross-check against Ollama's own clock: medians over %d pairs per length, times in ms\n", o.reps)
+
+	fmt.Fprintf(w, "\nTTFC against Ollama's own clock: medians over %d pairs per length, ms\n", o.reps)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "prompt\tour\tollama\tollama\tollama\tours -\tnative\tnative -\t|\tour\tollama\tollama\tours -\t")
-	fmt.Fprintln(tw, "tokens\tTTFC\tload\tprompt_eval\tload+prompt\tollama\tTTFC\tollama\t|\tTPOT\teval/count\teval/(count-1)\tollama\t")
+	fmt.Fprintln(tw, "prompt\tour\tollama\tollama\tollama\tours -\tnative\tnative -\tollama\t")
+	fmt.Fprintln(tw, "tokens\tTTFC\tload\tprompt_eval\tload+prompt\tollama\tTTFC\tollama\tunreported\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t|\t%s\t%s\t%s\t%s\t\n", r.length,
-			ms(r.ourTTFC), ms(r.load), ms(r.promptEval), ms(r.serverTTFC), ms(r.ourGap), ms(r.nativeTTFC), ms(r.nativeGap),
-			ms2(r.ourTPOT), ms2(r.evalPerTok), ms2(r.evalPerStep), ms2(r.tpotGap))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.length, ms(r.ourTTFC), ms(r.load), ms(r.promptEval),
+			ms(r.serverTTFC), ms(r.ourGap), ms(r.nativeTTFC), ms(r.nativeGap), ms(r.outside))
 	}
 	tw.Flush()
 
-	fmt.Fprintln(w, `our TTFC, TPOT: the benchmark's client (pkg/client) on /v1/chat/completions; TPOT = (last chunk - first
-  chunk) / (output tokens - 1). "ours - ollama" pairs it with the native request of the same length sent
-  next to it (another salt, so no shared KV cache).
-native TTFC: the same client clock on the native /api/chat request whose ollama figures are shown.
-ollama (server clock): load = handler start to a runner assigned; prompt_eval = the runner's prefill up to
-  the logits of the first output token (that forward pass is inside it); eval = first to last token's
-  logits minus sampling, which is eval_count - 1 decode steps.`)
-
-	fmt.Fprintln(w, "\nWhere the gaps go (ms, medians):")
+	fmt.Fprintf(w, "\nTBT against Ollama's own clock: medians, ms per token (count = eval_count, %d asked)\n", o.outputTokens)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "prompt\tnative TTFC -\tserver total - load\tour TTFC -\teval/count\tour TPOT -\t")
-	fmt.Fprintln(tw, "tokens\t(load+prompt_eval)\t- prompt_eval - eval\tnative TTFC\treads low by\teval/(count-1)\t")
+	fmt.Fprintln(tw, "prompt\tour\tollama\tollama\tours -\tnative\tnative -\t")
+	fmt.Fprintln(tw, "tokens\tTPOT\teval/count\teval/(count-1)\tollama\tTPOT\tollama\t")
 	for _, r := range rows {
-		low := "-"
-		if r.evalCount > 1 {
-			low = fmt.Sprintf("%.1f %%", 100/float64(r.evalCount))
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t\n", r.length, ms(r.nativeGap), ms(r.outside), ms(r.ourTTFC-r.nativeTTFC), low, ms2(r.tpotGap))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.length, ms2(r.ourTPOT), ms2(r.evalPerTok), ms2(r.evalPerStep),
+			ms2(r.ourTPOTGap), ms2(r.nativeTPOT), ms2(r.nativeTPOTGap))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, `  native TTFC - (load + prompt_eval), on one request: what the client sees and the server's spans do not
-    cover before the first token: chat template, tokenization, the parallel-slot wait, the HTTP hop to the
-    runner, the first token's sampling and detokenization, the writes back, loopback HTTP and JSON.
-  server total - load - prompt_eval - eval: the server's own unreported time over the whole request (the
-    same items, with the sampling of every token; it excludes the client's side of HTTP and JSON.
-  our TTFC - native TTFC: Ollama's OpenAI layer plus request-to-request noise (two prompts of equal length).
-  eval/count reads low by 1/count: eval spans count - 1 decode steps, the first token came from prefill.
-  our TPOT - eval/(count-1): per token, sampling (left out of eval), detokenization and the two HTTP hops.`)
+
+	fmt.Fprintln(w, `
+our TTFC, TPOT: the benchmark's client (pkg/client) on /v1/chat/completions; TPOT = (last chunk - first chunk)
+  / (output tokens - 1). "ours - ollama" compares it with the native request of the same length sent next to
+  it (another salt, so no shared KV cache): two requests, so machine noise shows there.
+native TTFC, TPOT: the same client clock on the native /api/chat request whose ollama figures are shown;
+  "native - ollama" is one request seen from both ends, the figure to trust on a busy machine.
+ollama (server clock, v0.17.4): load = HTTP handler start to a runner assigned (~90 ms on every request here:
+  the capability check reads the model's GGUF metadata); prompt_eval = the runner's prefill up to the logits
+  of the first output token (that forward pass is in it, its sampling is not); eval = first to last token's
+  logits minus sampling, i.e. count - 1 decode steps, so eval/count reads low by 1/count.
+native TTFC - (load + prompt_eval) = what no server span covers before the first token: chat template,
+  tokenization, the wait for a parallel slot, the HTTP hop to the runner, the first token's sampling and
+  detokenization, the writes back through two HTTP servers, and the loopback HTTP and JSON on our side.
+ollama unreported = total - load - prompt_eval - eval: the server's own uncovered time over the whole request
+  (the same items, with every token's sampling, without our side).
+native TPOT - eval/(count-1) = per token: sampling (left out of eval), detokenization and the two HTTP hops.`)
 }
 
 // printPairs writes one line per pair, in send order.
