@@ -120,8 +120,8 @@ our TTFC, TPOT: the benchmark's client (pkg/client) on /v1/chat/completions; TPO
   it (another salt, so no shared KV cache): two requests, so machine noise shows there.
 native TTFC, TPOT: the same client clock on the native /api/chat request whose ollama figures are shown;
   "native - ollama" is one request seen from both ends, the figure to trust on a busy machine.
-ollama (server clock, v0.17.4): load = HTTP handler start to a runner assigned (~90 ms on every request here:
-  the capability check reads the model's GGUF metadata); prompt_eval = the runner's prefill up to the logits
+ollama (server clock, v0.17.4): load = HTTP handler start to a runner assigned (with the model loaded, mostly
+  the capability check that reads the model's GGUF metadata on every request); prompt_eval = the runner's prefill up to the logits
   of the first output token (that forward pass is in it, its sampling is not); eval = first to last token's
   logits minus sampling, i.e. count - 1 decode steps, so eval/count reads low by 1/count.
 native TTFC - (load + prompt_eval) = what no server span covers before the first token: chat template,
