@@ -122,7 +122,7 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		if ctx.Err() != nil {
 			break
 		}
-		track := ui.track(comb.Label(), comb.BatchSize)
+		track := ui.track(comb.Label(), comb.BatchSize, requestUnits)
 		deps.Progress = func(_ decode.Combination, done, failed, total int) {
 			if track != nil {
 				track(done, failed, total)

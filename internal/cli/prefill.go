@@ -93,7 +93,7 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	runCtx, cancel := context.WithTimeout(ctx, c.BenchmarkTimeout.D())
 	out, runErr := prefill.Run(runCtx, cfg, prefill.Deps{
 		Streamer: s.client, Prompts: s.sampler, Logger: log,
-		Progress: ui.track("prefill", len(cfg.InputLengths)*cfg.SamplesPerLength),
+		Progress: ui.track("prefill", len(cfg.InputLengths)*cfg.SamplesPerLength, requestUnits),
 	})
 	cancel()
 	ui.stop()

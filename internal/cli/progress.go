@@ -33,13 +33,19 @@ func newProgress(e *env, c *Common) *progressUI {
 	return &progressUI{pw: pw}
 }
 
+// Units of the progress bars: requests, or seconds of a timed level.
+var (
+	requestUnits = progress.Units{Notation: " req", NotationPosition: progress.UnitsNotationPositionAfter}
+	secondUnits  = progress.Units{Notation: " s", NotationPosition: progress.UnitsNotationPositionAfter}
+)
+
 // track starts a bar for one point and returns the callback the benchmark
-// calls with its counts.
-func (p *progressUI) track(name string, total int) func(done, failed, total int) {
+// calls with its counts (in units).
+func (p *progressUI) track(name string, total int, units progress.Units) func(done, failed, total int) {
 	if p.pw == nil {
 		return nil
 	}
-	t := &progress.Tracker{Message: name, Total: int64(total), Units: progress.UnitsDefault}
+	t := &progress.Tracker{Message: name, Total: int64(total), Units: units}
 	p.mu.Lock()
 	if p.last != nil && !p.last.IsDone() {
 		p.last.MarkAsDone()

@@ -174,7 +174,7 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		Progress: func(level float64, elapsed time.Duration, done, failed int) {
 			if level != trackLevel {
 				trackLevel = level
-				track = ui.track(cfg.LevelName(level), int(cfg.PointDuration.Seconds()))
+				track = ui.track(cfg.LevelName(level), int(cfg.PointDuration.Seconds()), secondUnits)
 			}
 			if track != nil {
 				track(int(min(elapsed, cfg.PointDuration).Seconds()), failed, int(cfg.PointDuration.Seconds()))
