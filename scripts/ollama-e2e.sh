@@ -207,9 +207,10 @@ if ! ollama_ok "$ollama"; then
 fi
 mkdir -p "$work/bin"
 for c in prefill decode stress; do
-	CGO_ENABLED=0 go build -o "$work/bin/veeksha.microbench.$c" "./cmd/veeksha.microbench.$c"
+	CGO_ENABLED=0 go build -o "$work/bin/veeksha.microbench.$c" "./cmd/veeksha.microbench.$c" ||
+		fail "go build ./cmd/veeksha.microbench.$c"
 done
-CGO_ENABLED=0 go build -o "$work/bin/ollamacheck" ./bench/ollamacheck
+CGO_ENABLED=0 go build -o "$work/bin/ollamacheck" ./bench/ollamacheck || fail "go build ./bench/ollamacheck"
 ok "benchmarks and bench/ollamacheck built"
 
 step "start Ollama and create the model"
@@ -291,7 +292,8 @@ ok "stress: 3 levels, no failed requests, 7 PNG plots"
 step "output lengths: ignore_eos and min_tokens"
 # Ollama's OpenAI layer has no ignore_eos or min_tokens and drops them, so a
 # model may end a request early; the output_tokens checks report those.
-all=$(find "$out" -name requests.jsonl -exec cat {} + | jq -s '[.[] | select(.error == null)]')
+all=$(find "$out/prefill/latest/" "$out/decode/latest/" "$out/stress/latest/" -name requests.jsonl -exec cat {} + |
+	jq -s '[.[] | select(.error == null)]')
 total=$(jq 'length' <<<"$all")
 early=$(jq '[.[] | select(.output_tokens < .target_output_tokens)] | length' <<<"$all")
 stops=$(jq '[.[] | select(.finish_reason == "stop")] | length' <<<"$all")
@@ -303,3 +305,6 @@ run "$work/bin/ollamacheck" -api-base "$api" -lengths 64,256,1024 -reps 3 -outpu
 
 stop_server
 ok "all checks passed"
+if [ -n "${VEEKSHA_E2E_OUT:-}" ]; then
+	echo "benchmark outputs kept in $out"
+fi
