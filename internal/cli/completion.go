@@ -14,7 +14,8 @@ var completionShells = []string{"bash", "zsh", "fish"}
 
 // CompletionFlag is a flag that prints a shell completion script for the
 // binary and exits 0, the way kong.VersionFlag prints the version. Its
-// value names the shell: bash, zsh or fish. Embed it in a command struct:
+// value names the shell: bash, zsh or fish. Add it to a command struct (or
+// to Common, for all three binaries at once):
 //
 //	Completion CompletionFlag `name:"completion" placeholder:"SHELL" help:"Print a completion script for bash, zsh or fish and exit."`
 //

@@ -370,10 +370,11 @@ func TestCompletionBinaries(t *testing.T) {
 	}
 }
 
-// hasField reports whether struct type st has a field of type ft.
+// hasField reports whether struct type st has a field of type ft, itself
+// or in an embedded struct (Common).
 func hasField(st, ft reflect.Type) bool {
 	for f := range st.Fields() {
-		if f.Type == ft {
+		if f.Type == ft || (f.Anonymous && f.Type.Kind() == reflect.Struct && hasField(f.Type, ft)) {
 			return true
 		}
 	}
