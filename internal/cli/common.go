@@ -25,23 +25,24 @@ type Common struct {
 	Model   string `help:"Model name. Default: the first model the server lists at GET /v1/models."`
 	APIKey  string `name:"api-key" aliases:"api_key" env:"VEEKSHA_API_KEY,OPENAI_API_KEY" help:"API key, sent as a bearer token (also read from VEEKSHA_API_KEY or OPENAI_API_KEY)."`
 	// Endpoint chooses chat completions (chat template applied by the server) or raw completions.
-	Endpoint         string  `enum:"chat,completions" default:"chat" help:"API to call: chat (/chat/completions, the server applies its chat template) or completions (/completions, raw prompt). One of: ${enum}."`
-	OutputDir        string  `name:"output-dir" aliases:"output_dir" type:"path" default:"${default_output_dir}" help:"Base folder for results: <output-dir>/<benchmark>/<UTC timestamp>/."`
-	Seed             uint64  `default:"${default_seed}" help:"Seed for prompt content and arrival times."`
-	RequestTimeout   Seconds `name:"request-timeout" aliases:"request_timeout" default:"${default_request_timeout}" help:"Deadline for one request, stream included, in seconds or as a duration (2m)."`
-	BenchmarkTimeout Seconds `name:"benchmark-timeout" aliases:"benchmark_timeout" default:"${default_benchmark_timeout}" help:"Deadline for a prefill run or one decode (batch, length) run; in-flight requests are cancelled and recorded when it passes."`
-	NoPromptSalt     bool    `name:"no-prompt-salt" help:"Do not start every prompt with a unique salt. Prompts of one length are then identical, so a server's prefix cache can serve them: use only to measure the cache on purpose."`
-	NoExtraFields    bool    `name:"no-extra-fields" help:"Send only standard OpenAI fields: no ignore_eos, min_tokens or stream_options.continuous_usage_stats (for servers that reject them). Output lengths may then be shorter than asked; the output_tokens check reports it."`
-	ValidateOnly     bool    `name:"validate-only" aliases:"validate_only" help:"Validate an existing run (the RUN_DIR argument, default: latest) and create nothing."`
-	SkipValidation   bool    `name:"skip-validation" aliases:"skip_validation" help:"Skip the post-run validity checks."`
-	Quiet            bool    `short:"q" help:"Print only the results tables and errors; no banner or progress."`
-	NoProgress       bool    `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
-	LogLevel         string  `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
-	CompareTo        string  `name:"compare-to" help:"Set this run against an earlier run of the same benchmark (a run folder, or latest): print the change of every headline number, write comparison.json/.csv and overlay plots. With --validate-only, compare the validated run and write nothing."`
-	SelfCheck        bool    `name:"self-check" help:"Before the run, drive the planned concurrency against a built-in zero-cost engine for a few seconds, print the client's own timing error, and refuse a plan this machine cannot drive faithfully."`
-	MaxClientLag     Seconds `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
-	LogFormat        string  `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
-	RunDir           string  `arg:"" optional:"" name:"run-dir" type:"path" help:"With --validate-only: the run folder to validate (default: the latest run)."`
+	Endpoint         string         `enum:"chat,completions" default:"chat" help:"API to call: chat (/chat/completions, the server applies its chat template) or completions (/completions, raw prompt). One of: ${enum}."`
+	OutputDir        string         `name:"output-dir" aliases:"output_dir" type:"path" default:"${default_output_dir}" help:"Base folder for results: <output-dir>/<benchmark>/<UTC timestamp>/."`
+	Seed             uint64         `default:"${default_seed}" help:"Seed for prompt content and arrival times."`
+	RequestTimeout   Seconds        `name:"request-timeout" aliases:"request_timeout" default:"${default_request_timeout}" help:"Deadline for one request, stream included, in seconds or as a duration (2m)."`
+	BenchmarkTimeout Seconds        `name:"benchmark-timeout" aliases:"benchmark_timeout" default:"${default_benchmark_timeout}" help:"Deadline for a prefill run or one decode (batch, length) run; in-flight requests are cancelled and recorded when it passes."`
+	NoPromptSalt     bool           `name:"no-prompt-salt" help:"Do not start every prompt with a unique salt. Prompts of one length are then identical, so a server's prefix cache can serve them: use only to measure the cache on purpose."`
+	NoExtraFields    bool           `name:"no-extra-fields" help:"Send only standard OpenAI fields: no ignore_eos, min_tokens or stream_options.continuous_usage_stats (for servers that reject them). Output lengths may then be shorter than asked; the output_tokens check reports it."`
+	ValidateOnly     bool           `name:"validate-only" aliases:"validate_only" help:"Validate an existing run (the RUN_DIR argument, default: latest) and create nothing."`
+	SkipValidation   bool           `name:"skip-validation" aliases:"skip_validation" help:"Skip the post-run validity checks."`
+	Quiet            bool           `short:"q" help:"Print only the results tables and errors; no banner or progress."`
+	NoProgress       bool           `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
+	LogLevel         string         `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
+	CompareTo        string         `name:"compare-to" help:"Set this run against an earlier run of the same benchmark (a run folder, or latest): print the change of every headline number, write comparison.json/.csv and overlay plots. With --validate-only, compare the validated run and write nothing."`
+	SelfCheck        bool           `name:"self-check" help:"Before the run, drive the planned concurrency against a built-in zero-cost engine for a few seconds, print the client's own timing error, and refuse a plan this machine cannot drive faithfully."`
+	MaxClientLag     Seconds        `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
+	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" help:"Print a shell completion script (bash, zsh or fish) and exit."`
+	LogFormat        string         `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
+	RunDir           string         `arg:"" optional:"" name:"run-dir" help:"With --validate-only: the run folder to validate (default: the latest run)."`
 }
 
 // bounds are the client-fidelity bounds of the checks.

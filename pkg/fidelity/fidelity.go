@@ -13,7 +13,6 @@ import (
 	"math"
 	"runtime"
 	"runtime/metrics"
-	"syscall"
 	"time"
 
 	pmetrics "github.com/veeksha-go/veeksha/pkg/metrics"
@@ -70,15 +69,6 @@ func (p *Probe) Stop() Sample {
 		s.SchedMaxS = bucketQuantile(now.Buckets, delta, 1)
 	}
 	return s
-}
-
-// processCPU is the user plus system CPU time the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func readSched() *metrics.Float64Histogram {
