@@ -83,7 +83,7 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	if !c.Quiet {
 		rows := [][2]string{
-			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", s.settings.Server},
+			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
 			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
 			{"Batch sizes", fmt.Sprint(cfg.BatchSizes)}, {"Input lengths", fmt.Sprint(cfg.InputLengths)},
 			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Chunk size", fmt.Sprint(cfg.EngineChunkSize)},
@@ -175,7 +175,7 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	charts := decode.Charts(res.Results, cfg.InputLengths)
 	err = finishRun(ctx, e, dir, files, runOutput[decode.Row]{
-		title: "Decode — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}},
+		title: "Decode — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}},
 		charts: append(charts, cmp.overlay(charts, decode.Charts(other.Results, other.Config.InputLengths))...), meta: &res.Meta,
 		resultsFile: "decode_results.json", results: res, csvFile: "decode_results.csv", table: decode.Table(res.Results),
 		validation: res.Validation, cmp: cmp, this: decode.CompareValues(res.Results), other: decode.CompareValues(other.Results),

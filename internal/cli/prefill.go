@@ -77,7 +77,7 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	if !c.Quiet {
 		rows := [][2]string{
-			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", s.settings.Server},
+			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
 			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
 			{"Input lengths", fmt.Sprint(cfg.InputLengths)}, {"Output tokens", fmt.Sprint(cfg.OutputTokens)},
 			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Warm-up requests", fmt.Sprint(cfg.WarmupRequests)},
@@ -128,7 +128,7 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	charts := prefill.Charts(res.Results)
 	err = finishRun(ctx, e, dir, files, runOutput[prefill.Row]{
-		title: "Prefill — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}},
+		title: "Prefill — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}},
 		charts: append(charts, cmp.overlay(charts, prefill.Charts(other.Results))...), meta: &res.Meta,
 		resultsFile: "prefill_results.json", results: res, csvFile: "prefill_results.csv", table: prefill.Table(res.Results),
 		validation: res.Validation, cmp: cmp, this: prefill.CompareValues(res.Results), other: prefill.CompareValues(other.Results),

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -89,7 +91,13 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 		s.close()
 		return nil, err
 	}
-	metricsURL := strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/v1") + "/metrics"
+	root := strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/v1")
+	s.settings.ServerSoftware = detectSoftware(ctx, root)
+	if strings.HasPrefix(s.settings.ServerSoftware, "ollama") && !c.NoExtraFields {
+		log.Warn("this server is Ollama, which ignores ignore_eos and min_tokens: requests may stop before the requested output length; the output_tokens check reports any that do",
+			"server", s.settings.ServerSoftware)
+	}
+	metricsURL := root + "/metrics"
 	if servermetrics.Probe(ctx, metricsClient(), metricsURL) {
 		s.metricsURL = metricsURL
 		log.Info("scraping the server's metrics during the run", "url", metricsURL)
@@ -284,6 +292,38 @@ func (s *session) checkLongest(ctx context.Context, length int) error {
 		return usagef("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, n)
 	}
 	return nil
+}
+
+// serverLabel describes the server for banners and index pages.
+func serverLabel(st result.Settings) string {
+	if st.ServerSoftware == "" {
+		return st.Server
+	}
+	return st.Server + " (" + st.ServerSoftware + ")"
+}
+
+// detectSoftware names the server software behind root when it says so:
+// Ollama answers /api/version, vLLM /version. Empty when unknown.
+func detectSoftware(ctx context.Context, root string) string {
+	for _, probe := range []struct{ path, name string }{{"/api/version", "ollama"}, {"/version", "vllm"}} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, root+probe.path, nil)
+		if err != nil {
+			return ""
+		}
+		resp, err := metricsClient().Do(req)
+		if err != nil {
+			return ""
+		}
+		var v struct {
+			Version string `json:"version"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&v)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && err == nil && v.Version != "" {
+			return probe.name + " " + v.Version
+		}
+	}
+	return ""
 }
 
 // metricsClient is the HTTP client of the metrics scraper: a short

@@ -142,7 +142,7 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	}
 	if !c.Quiet {
 		rows := [][2]string{
-			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", s.settings.Server},
+			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
 			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
 			{"Input length", fmt.Sprint(cfg.InputLength)}, {"Output length", fmt.Sprint(cfg.OutputLength)},
 			{"Traffic mode", string(cfg.TrafficMode)}, {"Stress mode", string(cfg.Mode)},
@@ -224,7 +224,7 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	charts := stress.Charts(cfg, res.Results)
 	err = finishRun(ctx, e, dir, files, runOutput[stress.Point]{
 		title:  "Stress — " + s.settings.Model,
-		facts:  [][2]string{{"Model", s.settings.Model}, {"Server", s.settings.Server}, {"Traffic mode", string(cfg.TrafficMode)}},
+		facts:  [][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}, {"Traffic mode", string(cfg.TrafficMode)}},
 		charts: append(charts, cmp.overlay(charts, stress.Charts(other.Config, other.Results))...), meta: &res.Meta,
 		resultsFile: "stress_results.json", results: res, csvFile: "stress_results.csv", table: stress.Table(cfg, res.Results),
 		validation: res.Validation, cmp: cmp, this: stress.CompareValues(cfg, res.Results), other: stress.CompareValues(other.Config, other.Results),

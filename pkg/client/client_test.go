@@ -757,3 +757,21 @@ func TestStartupErrors(t *testing.T) {
 		})
 	}
 }
+
+// A server that generated a token but streamed no text for it (Ollama
+// drops a token that ends inside a UTF-8 character): the event that closed
+// the generation carries the token, so TTFC is still measured.
+func TestTokenWithoutText(t *testing.T) {
+	t.Parallel()
+	body := "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":\"length\"}]}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":1,\"total_tokens\":12}}\n\ndata: [DONE]\n\n"
+	srv := openaitest.New(t, openaitest.Script{RawBody: []byte(body), HeaderDelay: 20 * time.Millisecond})
+	c := newClient(t, srv.URL, nil)
+	r := stream(t, t.Context(), c, client.Call{Prompt: prompt, MaxTokens: 1})
+	if !r.OK() || len(r.TokenTimes) != 1 || r.OutputTokens != 1 {
+		t.Fatalf("record = %+v, want success with one token time", r)
+	}
+	if ttfc, _ := r.TTFC(); ttfc < 20*time.Millisecond {
+		t.Errorf("TTFC %v is below the server's 20 ms delay", ttfc)
+	}
+}

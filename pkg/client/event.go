@@ -49,6 +49,8 @@ type streamState struct {
 	prompt     int
 	completion int
 	finish     string
+	// finishAt is the arrival of the first event carrying a finish_reason.
+	finishAt time.Duration
 }
 
 // add takes one event's data, which arrived at offset at. A non-empty
@@ -72,6 +74,9 @@ func (s *streamState) add(data []byte, at time.Duration) (class, msg string) {
 			content = true
 		}
 		if ch.FinishReason != "" {
+			if s.finish == "" {
+				s.finishAt = at
+			}
 			s.finish = ch.FinishReason
 		}
 	}
@@ -101,6 +106,13 @@ func (s *streamState) add(data []byte, at time.Duration) (class, msg string) {
 // fill copies the accumulated stream into r.
 func (s *streamState) fill(r *result.Request) {
 	r.TokenTimes = s.times
+	if len(s.times) == 0 && s.usage && s.completion > 0 && s.finish != "" {
+		// The server generated tokens but streamed no text: a server
+		// that holds back a token ending inside a UTF-8 character drops
+		// it at the end (Ollama). The event that closed the generation
+		// is then the one that carries it, and its arrival is the token's.
+		r.TokenTimes = []time.Duration{s.finishAt}
+	}
 	r.UsageReported = s.usage
 	r.FinishReason = s.finish
 	if s.usage {

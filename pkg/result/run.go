@@ -28,7 +28,10 @@ type Settings struct {
 	APIBase string `json:"api_base"`
 	// Server says what answered: "sim:<profile>" for the built-in engine,
 	// else "external".
-	Server          string  `json:"server"`
+	Server string `json:"server"`
+	// ServerSoftware names the server when it says what it is
+	// ("ollama 0.17.4", "vllm 0.11.0"); empty when unknown.
+	ServerSoftware  string  `json:"server_software,omitempty"`
 	Model           string  `json:"model"`
 	Endpoint        string  `json:"endpoint"`
 	Seed            uint64  `json:"seed"`

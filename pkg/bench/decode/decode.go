@@ -270,14 +270,20 @@ type Row struct {
 	// TBT summarizes the chunk gaps inside the decode window, in seconds.
 	TBT metrics.Summary `json:"tbt"`
 	// TBTPerToken summarizes the per-token gaps (each chunk gap divided by
-	// the tokens the chunk carried); equal to TBT when every chunk is one
-	// token or counts are unknown.
+	// the tokens the chunk carried). It is empty when chunks carried several
+	// tokens but the server did not say how many each (no per-chunk usage):
+	// a per-token figure would then be a guess.
 	TBTPerToken metrics.Summary `json:"tbt_per_token"`
 	// TokensPerChunk summarizes the tokens each in-window chunk carried,
 	// when the server reported it.
 	TokensPerChunk *metrics.Summary `json:"tokens_per_chunk,omitempty"`
-	// DecodeTPS is BatchSize / mean per-token TBT: tokens per second the
-	// whole batch generated in the window.
+	// TokensPerChunkMean is the mean number of tokens per content chunk:
+	// from TokensPerChunk when known, else the server's output token count
+	// over the chunks received (so coalescing shows even without per-chunk
+	// usage); 0 when the server reported no usage.
+	TokensPerChunkMean float64 `json:"tokens_per_chunk_mean"`
+	// DecodeTPS is BatchSize × TokensPerChunkMean / mean TBT (per chunk):
+	// tokens per second the whole batch generated in the window.
 	DecodeTPS float64 `json:"decode_tokens_per_s"`
 	// PeakConcurrency is the most requests that decoded at once.
 	PeakConcurrency int `json:"peak_concurrency"`
@@ -302,7 +308,7 @@ type Analysis struct {
 // and summarizes the TBT inside it.
 func Analyze(p Point) (Analysis, error) {
 	var streams []decodewindow.Stream
-	errs := 0
+	errs, tokens, chunks, allUsage := 0, 0, 0, true
 	for i := range p.Requests {
 		r := &p.Requests[i]
 		if !r.OK() {
@@ -310,6 +316,9 @@ func Analyze(p Point) (Analysis, error) {
 			continue
 		}
 		streams = append(streams, decodewindow.FromRequest(r))
+		tokens += r.OutputTokens
+		chunks += r.Chunks()
+		allUsage = allUsage && r.UsageReported
 	}
 	w, err := decodewindow.Analyze(streams, decodewindow.Config{Strategy: decodewindow.All})
 	if err != nil {
@@ -324,16 +333,28 @@ func Analyze(p Point) (Analysis, error) {
 	for _, win := range w.Windows {
 		row.WindowS += win.Duration().Seconds()
 	}
-	if len(w.TokensPerChunk) > 0 {
+	switch {
+	case len(w.TokensPerChunk) > 0:
 		tpc := make([]float64, len(w.TokensPerChunk))
 		for i, n := range w.TokensPerChunk {
 			tpc[i] = float64(n)
 		}
 		s := metrics.Summarize(tpc)
 		row.TokensPerChunk = &s
+		row.TokensPerChunkMean = s.Mean
+	case allUsage && chunks > 0:
+		row.TokensPerChunkMean = float64(tokens) / float64(chunks)
+		if row.TokensPerChunkMean > 1.005 {
+			// Several tokens per chunk, split unknown: no per-token figure.
+			row.TBTPerToken = metrics.Summary{}
+		}
 	}
-	if row.TBTPerToken.Count > 0 && row.TBTPerToken.Mean > 0 {
-		row.DecodeTPS = float64(p.BatchSize) / row.TBTPerToken.Mean
+	if row.TBT.Count > 0 && row.TBT.Mean > 0 {
+		perChunk := row.TokensPerChunkMean
+		if perChunk == 0 {
+			perChunk = 1
+		}
+		row.DecodeTPS = float64(p.BatchSize) * perChunk / row.TBT.Mean
 	}
 	return Analysis{Row: row, Window: w}, nil
 }

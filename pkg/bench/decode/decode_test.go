@@ -111,3 +111,23 @@ func TestAnalyzeAndCheck(t *testing.T) {
 		t.Errorf("batch_held = %+v, want a WARN naming the peak", batch)
 	}
 }
+
+// Chunks of two tokens without per-chunk usage: the ratio from usage shows
+// the coalescing, no per-token figure is invented, and decode throughput
+// counts tokens, not chunks.
+func TestAnalyzeCoalescedWithoutPerChunkUsage(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	a0, a1 := stream(0, 10*ms, 10*ms, 30), stream(1, 15*ms, 10*ms, 30)
+	a0.OutputTokens, a1.OutputTokens = 60, 60
+	a, err := Analyze(Point{Combination: Combination{BatchSize: 2, InputLength: 128}, Requests: []result.Request{a0, a1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Row.TokensPerChunkMean != 2 || a.Row.TBTPerToken.Count != 0 {
+		t.Errorf("tokens/chunk %v, per-token samples %d; want 2 and none", a.Row.TokensPerChunkMean, a.Row.TBTPerToken.Count)
+	}
+	if got := a.Row.DecodeTPS; got < 399 || got > 401 {
+		t.Errorf("decode tok/s = %v, want 400 (2 requests x 2 tokens every 10 ms)", got)
+	}
+}

@@ -48,10 +48,7 @@ func Table(rows []Row) report.Table[Row] {
 				return ms(r.TBTPerToken.Median), r.TBTPerToken.Count > 0
 			}},
 			{Header: "Tok/chunk", Key: "tokens_per_chunk_mean", Decimals: 2, Value: func(r Row) (float64, bool) {
-				if r.TokensPerChunk == nil {
-					return 0, false
-				}
-				return r.TokensPerChunk.Mean, true
+				return r.TokensPerChunkMean, r.TokensPerChunkMean > 0
 			}},
 			{Header: "Decode (tok/s)", Key: "decode_tokens_per_s", Decimals: 1, Value: func(r Row) (float64, bool) { return r.DecodeTPS, r.DecodeTPS > 0 }},
 			integer("Peak", "peak_concurrency", func(r Row) int { return r.PeakConcurrency }),
@@ -60,7 +57,8 @@ func Table(rows []Row) report.Table[Row] {
 		Rows: rows,
 		Notes: []string{
 			"TBT = gap between content chunks while the whole batch decoded together; per-token = chunk gap / tokens in the chunk",
-			"decode tok/s = batch size / mean per-token TBT; Peak = most requests the server decoded at once",
+			"decode tok/s = batch size x tokens per chunk / mean TBT; Peak = most requests the server decoded at once",
+			"tok/chunk comes from per-chunk usage when the server sends it, else from usage.completion_tokens / chunks",
 		},
 	}
 }
