@@ -4,10 +4,13 @@ BIN := bin
 CMDS := prefill decode stress
 FUZZTIME ?= 30s
 
-.PHONY: help build test cover lint fuzz e2e-ollama snapshot release-check assets
+.PHONY: help build test cover lint fuzz e2e-ollama snapshot release-check install-test assets
+
+GORELEASER ?= $(shell command -v goreleaser || echo $(HOME)/.cache/veeksha-tools/bin/goreleaser)
+ECHARTS_VERSION ?= 5.6.0
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build the three binaries into bin/
 	@mkdir -p $(BIN)
@@ -27,3 +30,18 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/client -run '^$$' -fuzz FuzzStream -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/decodewindow -run '^$$' -fuzz FuzzDecodeWindow -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/autoscan -run '^$$' -fuzz FuzzSweepPlan -fuzztime $(FUZZTIME)
+
+e2e-ollama: ## end to end against Ollama v0.17.4 serving the tiny fixture model (builds Ollama on first use)
+	scripts/ollama-e2e.sh
+
+snapshot: ## goreleaser release --snapshot --clean: every release archive into dist/, nothing published
+	$(GORELEASER) release --snapshot --clean
+
+release-check: ## goreleaser check, snapshot of HEAD in a clean clone, smoke runs, go install test
+	scripts/release-check.sh
+
+install-test: ## go install the three binaries from the module path (CGO_ENABLED=0) and check --version
+	scripts/install-test.sh
+
+assets: ## refresh the vendored ECharts (npm pack echarts@$(ECHARTS_VERSION)) and its VERSIONS file
+	sh pkg/report/chart/assets/update.sh $(ECHARTS_VERSION)
