@@ -166,6 +166,6 @@ func RunLevel(ctx context.Context, cfg Config, level float64, index int, d Deps)
 			}
 		}
 	}
-	log.Info("level done", "level", level, "requests", len(recs), "failed", fails.Load())
+	log.Debug("level recorded", "level", level, "requests", len(recs), "failed", fails.Load())
 	return run, nil
 }
