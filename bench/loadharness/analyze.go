@@ -133,6 +133,7 @@ type usagePoint struct {
 	stacks     uint64        // goroutine stacks, bytes
 	open       int64         // streams open (started, not finished)
 	goroutines int
+	gcCycles   uint64 // garbage collections completed so far
 }
 
 // cpuCores returns the CPU used between the window's ends divided by its
@@ -196,4 +197,57 @@ func histPercentile(buckets []float64, counts0, counts1 []uint64, p float64) flo
 		}
 	}
 	return buckets[len(buckets)-1]
+}
+
+// second is one second of a run: the chunks the engine sent in it and the
+// worker's resource use over it.
+type second struct {
+	T        int     `json:"t_s"` // start, whole seconds from the first request
+	Chunks   int     `json:"chunks"`
+	LagP50   float64 `json:"lag_p50_ms"`
+	LagP99   float64 `json:"lag_p99_ms"`
+	LagMax   float64 `json:"lag_max_ms"`
+	CPU      float64 `json:"cpu_cores"`
+	GCCycles uint64  `json:"gc_cycles"` // collections completed during the second (by 250 ms readings)
+}
+
+// timeline splits a run that started at began (Unix ns) into seconds, by
+// the engine's send stamps, so that lag spikes can be matched with CPU use
+// and garbage collections.
+func timeline(recs []streamRecord, points []usagePoint, began int64) []second {
+	var lags [][]float64
+	for i := range recs {
+		for _, x := range recs[i].samples {
+			k := int((x.sent - began) / 1e9)
+			if k < 0 {
+				continue
+			}
+			for len(lags) <= k {
+				lags = append(lags, nil)
+			}
+			lags[k] = append(lags[k], ms(x.arrived-x.sent))
+		}
+	}
+	out := make([]second, len(lags))
+	for k, l := range lags {
+		sum := metrics.Summarize(l)
+		w := window{start: began + int64(k)*1e9, end: began + int64(k+1)*1e9}
+		out[k] = second{T: k, Chunks: sum.Count, LagP50: sum.Median, LagP99: sum.P99, LagMax: sum.Max}
+		out[k].CPU, _ = cpuCores(points, w)
+		out[k].GCCycles = gcAt(points, w.end) - gcAt(points, w.start)
+	}
+	return out
+}
+
+// gcAt returns the garbage collections completed by wall time t, as of
+// the last reading at or before t.
+func gcAt(points []usagePoint, t int64) uint64 {
+	var n uint64
+	for _, p := range points {
+		if p.at > t {
+			break
+		}
+		n = p.gcCycles
+	}
+	return n
 }

@@ -42,6 +42,10 @@ func pinnedCommand(ctx context.Context, cpu int, name string, args ...string) *e
 	return exec.CommandContext(ctx, "taskset", append([]string{"-c", strconv.Itoa(cpu), name}, args...)...)
 }
 
+// engineMemLimit is the engine's GOMEMLIMIT: with GOGC=off it collects
+// garbage only when its heap nears this size.
+const engineMemLimit = "4GiB"
+
 // engineProc is a running simulated engine process.
 type engineProc struct {
 	cmd *exec.Cmd
@@ -58,6 +62,12 @@ func startEngine(ctx context.Context, path string, cpu int, ttft, gap time.Durat
 		"--addr", "127.0.0.1:0", "--model", engineModel,
 		"--zero-cost", "--ttft", ttft.String(), "--gap", gap.String())
 	cmd.Stderr = stderr
+	// The engine is the measuring instrument: it stamps a chunk just before
+	// writing it, and a garbage collection between the two would count as
+	// the client's receive lag. In zero-cost mode it allocates per
+	// connection, not per chunk, so it runs without collections, with a
+	// memory limit as a safety net.
+	cmd.Env = append(os.Environ(), "GOGC=off", "GOMEMLIMIT="+engineMemLimit)
 	// The engine stops on SIGINT; exec kills it if it does not within the
 	// WaitDelay.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -96,6 +106,11 @@ func startEngine(ctx context.Context, path string, cpu int, ttft, gap time.Durat
 // cpu returns the engine's user+sys CPU time so far.
 func (e *engineProc) cpu() (time.Duration, error) {
 	return processCPUOf(e.cmd.Process.Pid)
+}
+
+// rss returns the engine's resident set size in bytes.
+func (e *engineProc) rss() (int64, error) {
+	return residentBytesOf(e.cmd.Process.Pid)
 }
 
 // stop interrupts the engine and waits for it to exit.

@@ -157,6 +157,7 @@ type row struct {
 	Reader     string       `json:"reader"`
 	Worker     workerResult `json:"worker"`
 	EngineCPU  float64      `json:"engine_cpu_cores"` // over the worker's run
+	EngineRSS  float64      `json:"engine_rss_mib"`   // when the worker ended
 	LoadBefore float64      `json:"load1_before"`     // 1-minute load average
 	LoadAfter  float64      `json:"load1_after"`
 	Err        string       `json:"error,omitempty"`
@@ -240,6 +241,9 @@ func measureOne(ctx context.Context, o options, sc scenario, rd, self string, wc
 	cpu0, cpuErr := eng.cpu()
 	r.Worker, err = runWorkerProcess(ctx, self, wcpu, cfg, stderr)
 	cpu1, cpuErr1 := eng.cpu()
+	if rss, err := eng.rss(); err == nil {
+		r.EngineRSS = float64(rss) / (1 << 20)
+	}
 	if stopErr := eng.stop(); err == nil {
 		err = stopErr
 	}
@@ -298,12 +302,12 @@ func printTables(w io.Writer, o options, rows []row) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treader\tchunks/s\tclient CPU\tµs/chunk\tengine CPU\tRSS MiB\tKiB/str RSS\tKiB/str heap\tKiB/str stack\tnew conns\terrors\tload\t")
+	fmt.Fprintln(tw, "scenario\treader\tchunks/s\tclient CPU\tµs/chunk\tengine CPU\tengine MiB\tRSS MiB\tKiB/str RSS\tKiB/str heap\tKiB/str stack\tnew conns\terrors\tload\t")
 	for _, r := range rows {
 		x := r.Worker
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.1f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t%s\t%.1f–%.1f\t\n",
-			r.Scenario, r.Reader, x.SteadyRate, x.SteadyCPUCores, x.CPUPerChunkUs, r.EngineCPU,
-			x.RSSSteadyMiB, x.RSSPerStreamKiB, x.HeapPerStreamKiB, x.StackPerStreamKiB,
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.1f\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t%s\t%.1f–%.1f\t\n",
+			r.Scenario, r.Reader, x.SteadyRate, x.SteadyCPUCores, x.CPUPerChunkUs, r.EngineCPU, r.EngineRSS,
+			x.RSSCheckpointMiB, x.RSSPerStreamKiB, x.HeapPerStreamKiB, x.StackPerStreamKiB,
 			x.NewConns, errorsCell(r), r.LoadBefore, r.LoadAfter)
 	}
 	_ = tw.Flush()

@@ -19,22 +19,33 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// residentBytes returns this process's resident set size, from
-// /proc/self/statm; 0 if it cannot be read.
+// residentBytes returns this process's resident set size; 0 if it cannot
+// be read.
 func residentBytes() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
+	n, _ := readStatm("/proc/self/statm")
+	return n
+}
+
+// residentBytesOf returns the resident set size of process pid.
+func residentBytesOf(pid int) (int64, error) {
+	return readStatm("/proc/" + strconv.Itoa(pid) + "/statm")
+}
+
+// readStatm reads the resident set size, in bytes, from a statm file.
+func readStatm(path string) (int64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	f := bytes.Fields(b)
 	if len(f) < 2 {
-		return 0
+		return 0, fmt.Errorf("%s: %d fields, want at least 2", path, len(f))
 	}
 	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("%s: resident pages %q: %w", path, f[1], err)
 	}
-	return pages * int64(os.Getpagesize())
+	return pages * int64(os.Getpagesize()), nil
 }
 
 // openFileLimit returns RLIMIT_NOFILE as this process sees it. Go raises

@@ -42,11 +42,13 @@ type workerConfig struct {
 const drainAllowance = 30 * time.Second
 
 // memCheckpoint is when, from the first request, the worker measures
-// memory: the middle of the planned steady state.
+// memory: just after the planned steady state, when every stream holds all
+// its chunks and the first streams are closing (at most 250 ms, and a
+// quarter of the ramp, after the first stream's last chunk). The garbage
+// collection forced there then cannot disturb the steady-state figures.
 func (c workerConfig) memCheckpoint() time.Duration {
-	from := c.Ramp + c.TTFT + c.Settle
-	to := c.TTFT + time.Duration(c.Tokens-1)*c.Gap
-	return (from + to) / 2
+	steadyEnd := c.TTFT + time.Duration(c.Tokens-1)*c.Gap
+	return steadyEnd + min(250*time.Millisecond, c.Ramp/4)
 }
 
 // deadline bounds the whole measurement: the ramp, the longest stream and
@@ -92,13 +94,13 @@ type workerResult struct {
 	SteadyCPUCores float64 `json:"steady_cpu_cores"` // steady window
 	CPUPerChunkUs  float64 `json:"steady_cpu_per_chunk_us"`
 
-	RSSBaseMiB        float64 `json:"rss_base_mib"`   // before the first request (sample storage included)
-	RSSSteadyMiB      float64 `json:"rss_steady_mib"` // at the memory checkpoint, mid-run
-	MemoryInSteady    bool    `json:"memory_checkpoint_in_steady"`
+	RSSBaseMiB        float64 `json:"rss_base_mib"`       // before the first request (sample storage included)
+	RSSCheckpointMiB  float64 `json:"rss_checkpoint_mib"` // at the memory checkpoint
+	MemoryAtS         float64 `json:"memory_at_s"`        // the memory checkpoint, seconds from the first request
 	OpenAtSample      int64   `json:"open_streams_at_sample"`
 	Goroutines        int     `json:"goroutines_at_sample"`
-	RSSPerStreamKiB   float64 `json:"rss_per_stream_kib"`   // (RSS steady − base) / open streams
-	GoPerStreamKiB    float64 `json:"go_per_stream_kib"`    // (live heap + stacks, steady − base) / open streams
+	RSSPerStreamKiB   float64 `json:"rss_per_stream_kib"`   // (RSS at the checkpoint − base) / open streams
+	GoPerStreamKiB    float64 `json:"go_per_stream_kib"`    // (live heap + stacks, checkpoint − base) / open streams
 	HeapPerStreamKiB  float64 `json:"heap_per_stream_kib"`  // live heap part of GoPerStreamKiB
 	StackPerStreamKiB float64 `json:"stack_per_stream_kib"` // goroutine stacks part of GoPerStreamKiB
 
@@ -120,6 +122,7 @@ type workerResult struct {
 	NoStamp     int            `json:"chunks_without_stamp"`
 	Overflow    int            `json:"chunks_not_kept"`
 	ClockSkewUs float64        `json:"clock_skew_us"` // wall clock − (start + monotonic elapsed) at the end
+	Timeline    []second       `json:"timeline"`      // per second of the run
 }
 
 // runWorker is "loadharness worker": one measurement, result as JSON on
@@ -221,6 +224,7 @@ func measure(ctx context.Context, cfg workerConfig) (workerResult, error) {
 
 	analyze(&res, recs, points, checkpoint, began, ended)
 	res.ClockSkewUs = float64(skew) / 1e3
+	res.Timeline = timeline(recs, points, began.UnixNano())
 	res.SchedP50Ms = 1e3 * histPercentile(stats1.sched.Buckets, stats0.sched.Counts, stats1.sched.Counts, 50)
 	res.SchedP99Ms = 1e3 * histPercentile(stats1.sched.Buckets, stats0.sched.Counts, stats1.sched.Counts, 99)
 	res.GCCycles = stats1.gc - stats0.gc
@@ -240,7 +244,7 @@ func startProfiles(ctx context.Context, cfg workerConfig, began time.Time) (stop
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	mid := cfg.Ramp + cfg.TTFT + time.Duration(cfg.Tokens)*cfg.Gap/2
-	t := time.AfterFunc(time.Until(began.Add(mid)), func() {
+	t := time.AfterFunc(time.Until(began.Add(mid)), func() { // uses the last collection's figures: no forced GC
 		if ctx.Err() != nil {
 			return
 		}
@@ -331,9 +335,9 @@ func analyze(res *workerResult, recs []streamRecord, points []usagePoint, checkp
 		}
 	}
 	if checkpoint >= 0 {
-		base, mid := points[0], points[checkpoint]
-		res.MemoryInSteady = w.contains(mid.at)
-		res.RSSSteadyMiB = float64(mid.rss) / (1 << 20)
+		base, mid := points[0], points[checkpoint] // mid: the checkpoint
+		res.MemoryAtS = float64(mid.at-began.UnixNano()) / 1e9
+		res.RSSCheckpointMiB = float64(mid.rss) / (1 << 20)
 		res.OpenAtSample = mid.open
 		res.Goroutines = mid.goroutines
 		if mid.open > 0 {
@@ -391,7 +395,7 @@ func newMonitor(open *atomic.Int64) *monitor {
 		checkpoint: -1,
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
-		sample:     []metrics.Sample{{Name: mHeapLive}, {Name: mStacks}},
+		sample:     []metrics.Sample{{Name: mHeapLive}, {Name: mStacks}, {Name: mGC}},
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -439,6 +443,7 @@ func (m *monitor) read() {
 		rss:        residentBytes(),
 		heapLive:   value(m.sample[0]),
 		stacks:     value(m.sample[1]),
+		gcCycles:   value(m.sample[2]),
 		open:       m.open.Load(),
 		goroutines: runtime.NumGoroutine(),
 	})
