@@ -12,6 +12,7 @@ import (
 
 func processCPU() time.Duration               { return 0 }
 func residentBytes() int64                    { return 0 }
+func residentBytesOf(int) (int64, error)      { return 0, errors.New("not supported on this system") }
 func openFileLimit() (soft, hard uint64)      { return 0, 0 }
 func processCPUOf(int) (time.Duration, error) { return 0, errors.New("not supported on this system") }
 func loadAverage() float64                    { return -1 }
