@@ -4,7 +4,7 @@ BIN := bin
 CMDS := prefill decode stress
 FUZZTIME ?= 30s
 
-.PHONY: help build test cover lint fuzz e2e-ollama snapshot release-check install-test assets
+.PHONY: help build test cover lint fuzz e2e-ollama snapshot release-check install-test assets harness
 
 GORELEASER ?= $(shell command -v goreleaser || echo $(HOME)/.cache/veeksha-tools/bin/goreleaser)
 ECHARTS_VERSION ?= 5.6.0
@@ -45,3 +45,6 @@ install-test: ## go install the three binaries from the module path (CGO_ENABLED
 
 assets: ## refresh the vendored ECharts (npm pack echarts@$(ECHARTS_VERSION)) and its VERSIONS file
 	sh pkg/report/chart/assets/update.sh $(ECHARTS_VERSION)
+
+harness: ## the client-overhead load harness against the zero-cost engine in another process (~3 min)
+	$(GO) run ./bench/loadharness
