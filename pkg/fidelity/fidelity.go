@@ -20,18 +20,32 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
-const schedLatencies = "/sched/latencies:seconds"
+const (
+	schedLatencies = "/sched/latencies:seconds"
+	gcCycles       = "/gc/cycles/total:gc-cycles"
+	gcCPU          = "/cpu/classes/gc/total:cpu-seconds"
+)
 
 // Probe samples the process from Start until Stop.
 type Probe struct {
 	began time.Time
 	cpu   time.Duration
 	sched *metrics.Float64Histogram
+	gc    [2]metrics.Sample
 }
 
 // Start begins a sample.
 func Start() *Probe {
-	return &Probe{began: time.Now(), cpu: processCPU(), sched: readSched()}
+	p := &Probe{began: time.Now(), cpu: processCPU(), sched: readSched()}
+	p.gc = readGC()
+	return p
+}
+
+// readGC reads the garbage collector's cycle count and CPU time.
+func readGC() [2]metrics.Sample {
+	s := [2]metrics.Sample{{Name: gcCycles}, {Name: gcCPU}}
+	metrics.Read(s[:])
+	return s
 }
 
 // Sample is what the process did during one point.
@@ -49,6 +63,11 @@ type Sample struct {
 	SchedP50S float64 `json:"sched_latency_p50_s"`
 	SchedP99S float64 `json:"sched_latency_p99_s"`
 	SchedMaxS float64 `json:"sched_latency_max_s"`
+	// GCCycles is the number of garbage collections during the point and
+	// GCCPUS the CPU seconds they took (estimated by the runtime): on a
+	// loaded client each collection delays the reading of streams.
+	GCCycles uint64  `json:"gc_cycles"`
+	GCCPUS   float64 `json:"gc_cpu_s"`
 }
 
 // Stop ends the sample.
@@ -58,6 +77,12 @@ func (p *Probe) Stop() Sample {
 	s := Sample{WallS: wall.Seconds(), Cores: runtime.GOMAXPROCS(0)}
 	if wall > 0 {
 		s.CPUCores = cpu.Seconds() / wall.Seconds()
+	}
+	if gc := readGC(); gc[0].Value.Kind() == metrics.KindUint64 && p.gc[0].Value.Kind() == metrics.KindUint64 {
+		s.GCCycles = gc[0].Value.Uint64() - p.gc[0].Value.Uint64()
+		if gc[1].Value.Kind() == metrics.KindFloat64 && p.gc[1].Value.Kind() == metrics.KindFloat64 {
+			s.GCCPUS = gc[1].Value.Float64() - p.gc[1].Value.Float64()
+		}
 	}
 	if now := readSched(); now != nil && p.sched != nil {
 		delta := make([]uint64, len(now.Counts))
@@ -148,8 +173,8 @@ func DefaultBounds() Bounds {
 // Check adds client_fidelity for one point.
 func (r Report) Check(rep *validate.Report, label string, b Bounds) {
 	worst := math.Max(r.SendLag.P99, r.SchedP99S)
-	detail := fmt.Sprintf("send lag P99 %.2f ms, scheduler latency P99 %.2f ms, CPU %.2f of %d cores",
-		1000*r.SendLag.P99, 1000*r.SchedP99S, r.CPUCores, r.Cores)
+	detail := fmt.Sprintf("send lag P99 %.2f ms, scheduler latency P99 %.2f ms, CPU %.2f of %d cores, %d GCs",
+		1000*r.SendLag.P99, 1000*r.SchedP99S, r.CPUCores, r.Cores, r.GCCycles)
 	switch {
 	case b.Fail > 0 && worst > b.Fail.Seconds():
 		rep.Add("client_fidelity", label, validate.Fail, "the client, not the server, limited this point: %s (bound %v)", detail, b.Fail)

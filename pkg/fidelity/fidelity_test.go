@@ -87,3 +87,13 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// Garbage collections during a point are counted.
+func TestProbeCountsGC(t *testing.T) {
+	p := Start()
+	runtime.GC()
+	runtime.GC()
+	if s := p.Stop(); s.GCCycles < 2 {
+		t.Errorf("GCCycles = %d after two forced collections", s.GCCycles)
+	}
+}
