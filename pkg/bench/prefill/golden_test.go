@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -53,4 +56,27 @@ func TestTableGolden(t *testing.T) {
 	}
 	golden(t, "table.csv", csv.Bytes())
 	golden(t, "table.txt", con.Bytes())
+}
+
+// prefill_results.json for a fixed run: the keys other tools read.
+func TestResultsJSONGolden(t *testing.T) {
+	cfg := Config{InputLengths: []int{128}, OutputTokens: 1, SamplesPerLength: 2, WarmupRequests: 1}
+	reqs := []result.Request{done(0, 128, 0, 9*time.Millisecond), done(1, 128, 20*time.Millisecond, 8*time.Millisecond)}
+	reqs[0].Warmup = true
+	res := Results{
+		Meta: result.Meta{SchemaVersion: result.SchemaVersion, Tool: result.Tool, ToolVersion: "test", Type: "prefill", Metric: "ttfc",
+			StartedAt: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), EndReason: result.EndCompleted,
+			Settings: result.Settings{APIBase: "http://127.0.0.1:8000/v1", Server: "external", Model: "m", Endpoint: "chat", Seed: 42},
+			Definitions: result.Definitions()},
+		Config:  cfg,
+		Results: Analyze(reqs),
+		Errors:  result.CountErrors(reqs),
+	}
+	rep := Check(cfg, reqs, fidelity.Report{}, fidelity.DefaultBounds())
+	res.Validation = &rep
+	var b bytes.Buffer
+	if err := report.WriteJSON(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "prefill_results.json", b.Bytes())
 }
