@@ -66,7 +66,7 @@ func TestResultsJSONGolden(t *testing.T) {
 	res := Results{
 		Meta: result.Meta{SchemaVersion: result.SchemaVersion, Tool: result.Tool, ToolVersion: "test", Type: "prefill", Metric: "ttfc",
 			StartedAt: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), EndReason: result.EndCompleted,
-			Settings: result.Settings{APIBase: "http://127.0.0.1:8000/v1", Server: "external", Model: "m", Endpoint: "chat", Seed: 42},
+			Settings:    result.Settings{APIBase: "http://127.0.0.1:8000/v1", Server: "external", Model: "m", Endpoint: "chat", Seed: 42},
 			Definitions: result.Definitions()},
 		Config:  cfg,
 		Results: Analyze(reqs),
