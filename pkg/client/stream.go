@@ -62,12 +62,12 @@ type Call struct {
 	// right after the event is stamped and before it is decoded. arrival
 	// is the stamp, an offset from the run start (monotonic clock); for a
 	// content chunk it equals the chunk's entry in TokenTimes. data is the
-	// event's data field (each data line followed by "\n"); it is valid
-	// only during the call (the client reuses its memory for the next
-	// event: copy what you keep) and must not be modified. The hook runs on the
-	// hot path: time spent in it delays the next event's stamp. A nil
-	// OnEvent costs nothing. It is for tools that read fields the client
-	// ignores, such as a test server's send time.
+	// event's data field (each data line followed by "\n"). data is valid
+	// only during the call: the client reuses its memory for the next
+	// event, so copy what you keep; it must not be modified. The hook runs
+	// on the hot path: time spent in it delays the next event's stamp. A
+	// nil OnEvent costs nothing. It is for tools that read fields the
+	// client ignores, such as a test server's send time.
 	OnEvent func(arrival time.Duration, data []byte)
 }
 
