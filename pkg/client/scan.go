@@ -166,12 +166,11 @@ func (s *chunkScanner) delta(f *chunkFacts) bool {
 // finishReason reads a finish_reason value; only plain ASCII text without
 // escapes is read here (encoding/json rewrites invalid UTF-8).
 func (s *chunkScanner) finishReason(f *chunkFacts) bool {
-	start := s.i
 	raw, ok := s.stringOrNull()
 	if !ok || len(raw) == 0 {
 		return ok
 	}
-	for _, c := range s.b[start:s.i] {
+	for _, c := range raw {
 		if c >= 0x80 {
 			return false
 		}
@@ -385,9 +384,9 @@ func (s *chunkScanner) stringOrNull() ([]byte, bool) {
 	return s.str()
 }
 
-// number reads a JSON number. plain reports an integer without fraction or
-// exponent, in which case v is its value when it has at most 18 digits
-// (fits is false otherwise).
+// number reads a JSON number. plainFits reports an integer without
+// fraction or exponent and with at most 18 digits (so it fits an int64);
+// v is then its value.
 func (s *chunkScanner) number() (v int, plainFits, ok bool) {
 	neg := s.eat('-')
 	digits := 0
