@@ -60,38 +60,64 @@ func (s *streamState) add(data []byte, at time.Duration) (class, msg string) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return "", "" // an empty data field carries nothing
 	}
+	f, ok := scanChunk(data)
+	if !ok {
+		// Anything the scanner does not read, errors included, is
+		// decoded by encoding/json.
+		if f, class, msg = decodeChunk(data); class != "" {
+			return class, msg
+		}
+	}
+	s.apply(f, at)
+	return "", ""
+}
+
+// decodeChunk decodes one event's data with encoding/json: the reference
+// for scanChunk, and its fallback. A non-empty class is as for add.
+func decodeChunk(data []byte) (f chunkFacts, class, msg string) {
 	var ev chunkEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
-		return result.ErrDecode, "decode event: " + err.Error() + ": " + excerpt(data)
+		return f, result.ErrDecode, "decode event: " + err.Error() + ": " + excerpt(data)
 	}
 	if msg, ok := ev.serverError(); ok {
-		return result.ErrStream, "server sent an error event: " + msg
+		return f, result.ErrStream, "server sent an error event: " + msg
 	}
-	content := false
 	for i := range ev.Choices {
 		ch := &ev.Choices[i]
 		if ch.Text != "" || ch.Delta.Content != "" || ch.Delta.ReasoningContent != "" || ch.Delta.Reasoning != "" {
-			content = true
+			f.content = true
 		}
 		if ch.FinishReason != "" {
-			if s.finish == "" {
-				s.finishAt = at
-			}
-			s.finish = ch.FinishReason
+			f.finish = ch.FinishReason
 		}
 	}
 	if u := ev.Usage; u != nil {
+		f.usage = true
+		f.prompt, f.completion = u.PromptTokens, u.CompletionTokens
+	}
+	return f, "", ""
+}
+
+// apply adds the facts of one event, which arrived at offset at.
+func (s *streamState) apply(f chunkFacts, at time.Duration) {
+	if f.finish != "" {
+		if s.finish == "" {
+			s.finishAt = at
+		}
+		s.finish = f.finish
+	}
+	if f.usage {
 		s.usage = true
-		s.prompt, s.completion = u.PromptTokens, u.CompletionTokens
-		if u.CompletionTokens < s.cum {
+		s.prompt, s.completion = f.prompt, f.completion
+		if f.completion < s.cum {
 			s.noPerChunk = true // not cumulative: cannot derive tokens per chunk
 		}
-		s.pending += u.CompletionTokens - s.cum
-		s.cum = u.CompletionTokens
+		s.pending += f.completion - s.cum
+		s.cum = f.completion
 	}
-	if content {
+	if f.content {
 		s.times = append(s.times, at)
-		if ev.Usage == nil {
+		if !f.usage {
 			s.noPerChunk = true
 		} else {
 			// Tokens counted by usage on events without text (a token
@@ -100,8 +126,23 @@ func (s *streamState) add(data []byte, at time.Duration) (class, msg string) {
 			s.pending = 0
 		}
 	}
-	return "", ""
 }
+
+// reserve sizes the stream's per-chunk storage for maxTokens content
+// chunks (capped at maxReserve), so that appending them does not
+// allocate. maxTokens <= 0 reserves nothing.
+func (s *streamState) reserve(maxTokens int) {
+	n := min(maxTokens, maxReserve)
+	if n <= 0 {
+		return
+	}
+	s.times = make([]time.Duration, 0, n)
+	s.perChunk = make([]int, 0, n)
+}
+
+// maxReserve caps what reserve allocates up front: 16 bytes per chunk,
+// 256 KiB at the cap.
+const maxReserve = 16384
 
 // fill copies the accumulated stream into r.
 func (s *streamState) fill(r *result.Request) {

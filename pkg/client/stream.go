@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
@@ -62,11 +62,12 @@ type Call struct {
 	// right after the event is stamped and before it is decoded. arrival
 	// is the stamp, an offset from the run start (monotonic clock); for a
 	// content chunk it equals the chunk's entry in TokenTimes. data is the
-	// event's data field (each data line followed by "\n"); it is not
-	// reused by the client, but must not be modified. The hook runs on the
-	// hot path: time spent in it delays the next event's stamp. A nil
-	// OnEvent costs nothing. It is for tools that read fields the client
-	// ignores, such as a test server's send time.
+	// event's data field (each data line followed by "\n"). data is valid
+	// only during the call: the client reuses its memory for the next
+	// event, so copy what you keep; it must not be modified. The hook runs
+	// on the hot path: time spent in it delays the next event's stamp. A
+	// nil OnEvent costs nothing. It is for tools that read fields the
+	// client ignores, such as a test server's send time.
 	OnEvent func(arrival time.Duration, data []byte)
 }
 
@@ -196,9 +197,11 @@ func (c *Client) requestID(seq int) string {
 
 // read consumes the event stream of a 2xx response into r.
 //
-// Each event's arrival is stamped as soon as the decoder returns it, before
-// its JSON is decoded, so decoding cost never lands in a token time.
-// onEvent, when non-nil, sees every event right after its stamp.
+// Each event's arrival is stamped as soon as its data is complete (the
+// blank line after it has been read), before its JSON is decoded, so
+// decoding cost never lands in a token time. onEvent, when non-nil, sees
+// every event right after its stamp. The per-chunk storage is sized for
+// r.TargetOutputTokens (Call.MaxTokens) content chunks up front.
 func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, res *http.Response, began time.Time,
 	onEvent func(time.Duration, []byte), r *result.Request) {
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "application/json" {
@@ -207,14 +210,22 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 		fail(r, result.ErrStream, "server did not stream (Content-Type application/json): "+excerpt(body))
 		return
 	}
-	dec := ssestream.NewDecoder(res)
-	defer dec.Close()
+	defer res.Body.Close()
+	sse := newSSEReader(res.Body)
 	var st streamState
+	st.reserve(r.TargetOutputTokens)
 	var failClass, failMsg string
+	var readErr error
 	done := false
-	for dec.Next() {
+	for {
+		data, err := sse.next()
+		if err != nil {
+			if err != io.EOF {
+				readErr = err
+			}
+			break
+		}
 		at := time.Since(began)
-		data := dec.Event().Data
 		if onEvent != nil {
 			onEvent(at, data)
 		}
@@ -236,8 +247,8 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 		t := time.AfterFunc(drainGrace, cancel)
 		drain(res.Body, errorBodyLimit)
 		t.Stop()
-	case dec.Err() != nil:
-		class, msg := c.classify(parent, ctx, dec.Err(), "mid-stream")
+	case readErr != nil:
+		class, msg := c.classify(parent, ctx, readErr, "mid-stream")
 		fail(r, class, msg)
 	case st.finish == "":
 		fail(r, result.ErrStream, "stream ended early: body ended before any finish_reason or [DONE]")
