@@ -12,7 +12,6 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -63,36 +62,18 @@ func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		return c.validateOnly(e, cmp, other)
 	}
 	cfg := c.config()
-	if c.SelfCheck {
-		if err := selfCheck(ctx, e, &c.Common, log, slices.Max(cfg.BatchSizes)); err != nil {
-			return err
-		}
-	}
-	s, err := openSession(ctx, &c.Common, log, slices.Max(cfg.BatchSizes))
+	s, dir, err := beginRun(ctx, e, &c.Common, log, runStart{
+		bench: Decode, streams: slices.Max(cfg.BatchSizes), lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — decode",
+		rows: [][2]string{
+			{"Batch sizes", fmt.Sprint(cfg.BatchSizes)}, {"Input lengths", fmt.Sprint(cfg.InputLengths)},
+			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Chunk size", fmt.Sprint(cfg.EngineChunkSize)},
+		},
+	})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	if err := s.calibrate(ctx, cfg.InputLengths); err != nil {
-		return err
-	}
-	started := e.now()
-	dir, err := report.Create(c.OutputDir, string(Decode), started)
-	if err != nil {
-		return fmt.Errorf("create the run folder: %w", err)
-	}
-	if !c.Quiet {
-		rows := [][2]string{
-			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
-			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
-			{"Batch sizes", fmt.Sprint(cfg.BatchSizes)}, {"Input lengths", fmt.Sprint(cfg.InputLengths)},
-			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Chunk size", fmt.Sprint(cfg.EngineChunkSize)},
-			{"Prompt lengths", fmt.Sprintf("exact, measured by %s (server adds %d tokens)", s.settings.LengthSource, s.settings.PromptOverheadTokens)},
-		}
-		if err := console.Banner(e.stdout, "Veeksha Microbenchmark — decode", rows, consoleOptions(e)); err != nil {
-			return fmt.Errorf("print banner: %w", err)
-		}
-	}
+	started := s.started
 
 	files := newRunFiles(dir, log)
 	ui := newProgress(e, &c.Common)

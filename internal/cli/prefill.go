@@ -15,7 +15,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
@@ -56,37 +55,18 @@ func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		return c.validateOnly(e, cmp, other)
 	}
 	cfg := c.config()
-	if c.SelfCheck {
-		if err := selfCheck(ctx, e, &c.Common, log, 1); err != nil {
-			return err
-		}
-	}
-	s, err := openSession(ctx, &c.Common, log, 1)
+	s, dir, err := beginRun(ctx, e, &c.Common, log, runStart{
+		bench: Prefill, streams: 1, lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — prefill",
+		rows: [][2]string{
+			{"Input lengths", fmt.Sprint(cfg.InputLengths)}, {"Output tokens", fmt.Sprint(cfg.OutputTokens)},
+			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Warm-up requests", fmt.Sprint(cfg.WarmupRequests)},
+		},
+	})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	if err := s.calibrate(ctx, cfg.InputLengths); err != nil {
-		return err
-	}
-
-	started := e.now()
-	dir, err := report.Create(c.OutputDir, string(Prefill), started)
-	if err != nil {
-		return fmt.Errorf("create the run folder: %w", err)
-	}
-	if !c.Quiet {
-		rows := [][2]string{
-			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
-			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
-			{"Input lengths", fmt.Sprint(cfg.InputLengths)}, {"Output tokens", fmt.Sprint(cfg.OutputTokens)},
-			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Warm-up requests", fmt.Sprint(cfg.WarmupRequests)},
-			{"Prompt lengths", fmt.Sprintf("exact, measured by %s (server adds %d tokens)", s.settings.LengthSource, s.settings.PromptOverheadTokens)},
-		}
-		if err := console.Banner(e.stdout, "Veeksha Microbenchmark — prefill", rows, consoleOptions(e)); err != nil {
-			return fmt.Errorf("print banner: %w", err)
-		}
-	}
+	started := s.started
 
 	ui := newProgress(e, &c.Common)
 	scr := s.scrape(ctx)

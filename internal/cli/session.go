@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
@@ -24,6 +26,8 @@ import (
 // simulated engine when --api-base is sim, the client, the model, and the
 // calibrated prompt sampler.
 type session struct {
+	// started is when the run folder was created (wall clock, for metadata).
+	started time.Time
 	// metricsURL is the server's Prometheus endpoint when it has one.
 	metricsURL string
 	log        *slog.Logger
@@ -356,4 +360,54 @@ func (s *session) close() {
 	if s.sim != nil {
 		_ = s.sim.Close()
 	}
+}
+
+// runStart is what beginRun needs to know about a benchmark.
+type runStart struct {
+	bench Bench
+	// streams is the most concurrent requests the plan needs.
+	streams int
+	// lengths are the prompt lengths to calibrate.
+	lengths []int
+	// title heads the banner; rows are the benchmark's own banner rows.
+	title string
+	rows  [][2]string
+}
+
+// beginRun does what every benchmark does before it sends load: the
+// optional self-check, the session (server, model, preflight), prompt
+// calibration, the run folder, and the banner. The caller closes the
+// session.
+func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runStart) (*session, *report.Dir, error) {
+	if c.SelfCheck {
+		if err := selfCheck(ctx, e, c, log, r.streams); err != nil {
+			return nil, nil, err
+		}
+	}
+	s, err := openSession(ctx, c, log, r.streams)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.calibrate(ctx, r.lengths); err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	s.started = e.now()
+	dir, err := report.Create(c.OutputDir, string(r.bench), s.started)
+	if err != nil {
+		s.close()
+		return nil, nil, fmt.Errorf("create the run folder: %w", err)
+	}
+	if !c.Quiet {
+		rows := append([][2]string{
+			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
+			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
+		}, r.rows...)
+		rows = append(rows, [2]string{"Prompt lengths", fmt.Sprintf("exact, measured by %s (server adds %d tokens)", s.settings.LengthSource, s.settings.PromptOverheadTokens)})
+		if err := console.Banner(e.stdout, r.title, rows, consoleOptions(e)); err != nil {
+			s.close()
+			return nil, nil, fmt.Errorf("print banner: %w", err)
+		}
+	}
+	return s, dir, nil
 }

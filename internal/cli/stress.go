@@ -15,7 +15,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 )
@@ -118,47 +117,30 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 		resumed, resumedFrom = runs, dir
 		log.Info("resuming", "from", dir, "levels", len(runs))
 	}
-	if c.SelfCheck {
-		if err := selfCheck(ctx, e, &c.Common, log, c.maxInFlight(cfg)); err != nil {
-			return err
-		}
-	}
-	s, err := openSession(ctx, &c.Common, log, c.maxInFlight(cfg))
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	if err := s.calibrate(ctx, []int{cfg.InputLength}); err != nil {
-		return err
-	}
-	started := e.now()
-	dir, err := report.Create(c.OutputDir, string(Stress), started)
-	if err != nil {
-		return fmt.Errorf("create the run folder: %w", err)
-	}
 	title := "Veeksha Microbenchmark — stress"
 	if cfg.Mode == stress.Auto {
 		title += " (auto)"
 	}
-	if !c.Quiet {
-		rows := [][2]string{
-			{"Model", s.settings.Model}, {"API base", s.settings.APIBase}, {"Server", serverLabel(s.settings)},
-			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
-			{"Input length", fmt.Sprint(cfg.InputLength)}, {"Output length", fmt.Sprint(cfg.OutputLength)},
-			{"Traffic mode", string(cfg.TrafficMode)}, {"Stress mode", string(cfg.Mode)},
-			{"Point duration", cfg.PointDuration.String()}, {"Warmup duration", cfg.WarmupDuration.String()},
-			{"Grace period", cfg.GracePeriod.String()},
-		}
-		if cfg.Mode != stress.Auto {
-			rows = append(rows, [2]string{"Levels", fmt.Sprint(stress.Levels(cfg))})
-		}
-		if resumedFrom != "" {
-			rows = append(rows, [2]string{"Resumed from", fmt.Sprintf("%s (%d levels)", resumedFrom, len(resumed))})
-		}
-		if err := console.Banner(e.stdout, title, rows, consoleOptions(e)); err != nil {
-			return fmt.Errorf("print banner: %w", err)
-		}
+	rows := [][2]string{
+		{"Input length", fmt.Sprint(cfg.InputLength)}, {"Output length", fmt.Sprint(cfg.OutputLength)},
+		{"Traffic mode", string(cfg.TrafficMode)}, {"Stress mode", string(cfg.Mode)},
+		{"Point duration", cfg.PointDuration.String()}, {"Warmup duration", cfg.WarmupDuration.String()},
+		{"Grace period", cfg.GracePeriod.String()},
 	}
+	if cfg.Mode != stress.Auto {
+		rows = append(rows, [2]string{"Levels", fmt.Sprint(stress.Levels(cfg))})
+	}
+	if resumedFrom != "" {
+		rows = append(rows, [2]string{"Resumed from", fmt.Sprintf("%s (%d levels)", resumedFrom, len(resumed))})
+	}
+	s, dir, err := beginRun(ctx, e, &c.Common, log, runStart{
+		bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	started := s.started
 
 	files := newRunFiles(dir, log)
 	// Resumed levels are copied into the new run, so that it stands alone.
