@@ -55,11 +55,14 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 		s.sim, base, server = sim, sim.BaseURL(), "sim:"+name
 		log.Info("started the simulated engine", "base_url", base, "profile", name)
 	}
-	cl, err := client.New(client.Config{
+	// One configuration for the whole session: the model is filled in once
+	// it is known (listing models needs none).
+	cfg := client.Config{
 		BaseURL: base, APIKey: c.APIKey, Endpoint: client.Endpoint(c.Endpoint),
 		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
 		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
-	})
+	}
+	cl, err := client.New(cfg)
 	if err != nil {
 		s.close()
 		return nil, usageError{err}
@@ -70,15 +73,9 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 		s.close()
 		return nil, err
 	}
-	// The client needs the model for every request; rebuild it now that
-	// it is known.
 	cl.Close()
-	s.client, err = client.New(client.Config{
-		BaseURL: base, APIKey: c.APIKey, Model: model, Endpoint: client.Endpoint(c.Endpoint),
-		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
-		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
-	})
-	if err != nil {
+	cfg.Model = model
+	if s.client, err = client.New(cfg); err != nil {
 		s.close()
 		return nil, usageError{err}
 	}
