@@ -221,3 +221,18 @@ func Stair(lengths []int, samples int) []int {
 	}
 	return out
 }
+
+// CheckLengths reports the problems with a list of prompt lengths given
+// with flag: an empty list, and every length that is not positive.
+func CheckLengths(flag string, lengths []int) []error {
+	var errs []error
+	if len(lengths) == 0 {
+		errs = append(errs, fmt.Errorf("%s must list at least one length", flag))
+	}
+	for _, l := range lengths {
+		if l <= 0 {
+			errs = append(errs, fmt.Errorf("%s %d: lengths must be positive", flag, l))
+		}
+	}
+	return errs
+}

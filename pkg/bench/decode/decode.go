@@ -15,6 +15,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 )
@@ -74,14 +75,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--batch-sizes %d must be less than --engine-chunk-size %d (each decoding request takes one token of the chunk budget)", b, c.EngineChunkSize))
 		}
 	}
-	if len(c.InputLengths) == 0 {
-		errs = append(errs, errors.New("--input-lengths must list at least one length"))
-	}
-	for _, l := range c.InputLengths {
-		if l <= 0 {
-			errs = append(errs, fmt.Errorf("--input-lengths %d: lengths must be positive", l))
-		}
-	}
+	errs = append(errs, sampler.CheckLengths("--input-lengths", c.InputLengths)...)
 	if c.SamplesPerLength <= 0 {
 		errs = append(errs, fmt.Errorf("--samples-per-length %d: must be positive", c.SamplesPerLength))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 )
 
@@ -39,14 +40,7 @@ type Config struct {
 // Validate reports every problem with c, naming the flag at fault.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.InputLengths) == 0 {
-		errs = append(errs, errors.New("--input-lengths must list at least one length"))
-	}
-	for _, l := range c.InputLengths {
-		if l <= 0 {
-			errs = append(errs, fmt.Errorf("--input-lengths %d: lengths must be positive", l))
-		}
-	}
+	errs = append(errs, sampler.CheckLengths("--input-lengths", c.InputLengths)...)
 	if c.OutputTokens <= 0 {
 		errs = append(errs, fmt.Errorf("--output-tokens %d: must be positive", c.OutputTokens))
 	}
