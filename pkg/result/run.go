@@ -121,3 +121,16 @@ func (c ErrorCounts) String() string {
 	}
 	return fmt.Sprintf("%d failed: %s", c.Total, strings.Join(parts, ", "))
 }
+
+// For completes the header m for a benchmark's results file: the schema,
+// the tool, the benchmark's type and headline metric, the metric
+// definitions, and the start time when the caller left it unset.
+func (m Meta) For(typ, metric string) Meta {
+	m.SchemaVersion, m.Tool, m.Type, m.Metric = SchemaVersion, Tool, typ, metric
+	m.Definitions = Definitions()
+	if m.StartedAt.IsZero() {
+		m.StartedAt = time.Now()
+	}
+	m.StartedAt = m.StartedAt.UTC()
+	return m
+}

@@ -23,6 +23,10 @@ type Slot struct {
 	// ticket (SequentialLaunch). The send compares it with its actual send
 	// time to report send lag.
 	Intended time.Duration
+	// Accepted, when set (LaunchInOrder), releases the next request of the
+	// batch: call it once the server has accepted this one. It may be
+	// called any number of times, from any goroutine.
+	Accepted func()
 }
 
 // SendFunc runs one request and returns when it is over. It must return

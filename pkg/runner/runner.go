@@ -1,0 +1,359 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
+	"github.com/veeksha-go/veeksha/pkg/traffic"
+)
+
+// Sender sends one streamed request and returns its record, failures
+// included; *client.Client implements it.
+type Sender interface {
+	Stream(ctx context.Context, began time.Time, call client.Call) result.Request
+}
+
+var _ Sender = (*client.Client)(nil)
+
+// Prompter makes the prompt of one request; *sampler.Sampler implements it.
+type Prompter interface {
+	Prompt(length, point, seq int) (string, error)
+}
+
+// Sink receives a point's records: Record as each request ends (from any
+// goroutine), Close once with every record in send order.
+// *report.RecordFile implements it.
+type Sink interface {
+	Record(r result.Request)
+	Close(all []result.Request) error
+}
+
+// ServerMetrics summarizes what the server's own metrics said between two
+// instants; *servermetrics.Scraper implements it.
+type ServerMetrics interface {
+	Summarize(from, to time.Time) servermetrics.Summary
+}
+
+var _ ServerMetrics = (*servermetrics.Scraper)(nil)
+
+// Progress is a snapshot of a point in progress.
+type Progress struct {
+	// Point names the point ("il=512", "bs=4_il=128", "c=8").
+	Point string
+	// Elapsed is the time since the point began; Duration is a timed
+	// point's length (0 for a point of a fixed number of requests).
+	Elapsed, Duration time.Duration
+	// Done counts the measured requests that ended (warm-ups excluded),
+	// Failed those of them that failed, InFlight those still running;
+	// Total is the number planned (0 for a timed point).
+	Done, Failed, InFlight, Total int
+}
+
+// ProgressInterval is how often Run reports progress during a point.
+const ProgressInterval = 200 * time.Millisecond
+
+// CutError is the error text of a request still running at a point's
+// cutoff.
+const CutError = "cut: still running at the end of the grace period"
+
+// Deps are what the benchmarks need besides their Config. Only Sender is
+// required.
+type Deps struct {
+	Sender  Sender
+	Prompts Prompter
+	// Logger gets a line per failed request (warn) and per point (info);
+	// nil discards.
+	Logger *slog.Logger
+	// Progress, when set, is called every ProgressInterval during a point
+	// and once at its end, from one goroutine at a time.
+	Progress func(Progress)
+	// Records, when set, opens the sink of a record file named by its
+	// path in the run folder ("requests.jsonl", "c=8/requests.jsonl").
+	Records func(path string) (Sink, error)
+	// Server, when set, is asked what the server reported during each point.
+	Server ServerMetrics
+	// Meta is the results header as far as the caller knows it (settings,
+	// tool version, start time); a benchmark fills in the rest.
+	Meta result.Meta
+	// SkipValidation leaves the validity checks out of the results.
+	SkipValidation bool
+	// Bounds are the client-fidelity limits of the checks; zero means
+	// fidelity.DefaultBounds.
+	Bounds fidelity.Bounds
+}
+
+// Log returns d.Logger, or a logger that discards.
+func (d Deps) Log() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// CheckBounds returns d.Bounds, or the default bounds when unset.
+func (d Deps) CheckBounds() fidelity.Bounds {
+	if d.Bounds == (fidelity.Bounds{}) {
+		return fidelity.DefaultBounds()
+	}
+	return d.Bounds
+}
+
+// ServerSummary is what the server reported in [from, to], or nil
+// without a scraper.
+func (d Deps) ServerSummary(from, to time.Time) *servermetrics.Summary {
+	if d.Server == nil {
+		return nil
+	}
+	s := d.Server.Summarize(from, to)
+	return &s
+}
+
+// Plan is one point's load.
+type Plan struct {
+	// Point names the point in progress events and logs.
+	Point string
+	// Schedule releases the requests.
+	Schedule traffic.Schedule
+	// Call builds the request of a slot (prompt, lengths, sequence
+	// number). An error ends the point: no further request is sent, and
+	// Run returns it.
+	Call func(slot traffic.Slot) (client.Call, error)
+	// Total is the number of measured requests planned, for progress (0
+	// for a timed point); Duration is a timed point's length.
+	Total    int
+	Duration time.Duration
+	// Cutoff, when positive, is the offset from the point's start at
+	// which requests still in flight are cancelled; they are recorded as
+	// canceled with CutError.
+	Cutoff time.Duration
+	// Records is the record file of the point ("" for none).
+	Records string
+	// Unsent, when set, makes the record of every request in [0, Total)
+	// that was never sent (the point ended first), so that nothing
+	// planned is silently missing. It needs Call to number requests by
+	// slot index.
+	Unsent func(seq int) result.Request
+}
+
+// Batch is what one point recorded.
+type Batch struct {
+	// Began is when the point started: request times are offsets from it.
+	Began time.Time
+	// Requests holds every request the point sent, in send order.
+	Requests []result.Request
+	// Admitted is the number of requests the schedule admitted.
+	Admitted int
+	// EndReason is result.EndCompleted, or why the point stopped early
+	// (result.EndInterrupted, result.EndTimeout).
+	EndReason string
+	// Client is what the client process did during the point.
+	Client fidelity.Sample
+}
+
+// Run executes plan until its schedule ends or ctx is done, and returns
+// every request it sent. When ctx ends, requests in flight are cancelled
+// and recorded as such, and EndReason says why (interrupted, or the
+// benchmark timeout when ctx's deadline passed). The error is a failure
+// to build a request or to write the records; the batch is returned
+// with it, whole.
+func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
+	if d.Sender == nil || plan.Schedule == nil || plan.Call == nil {
+		return Batch{}, errors.New("runner: a plan needs a schedule and a call builder, and deps a sender")
+	}
+	log := d.Log()
+	var sink Sink
+	if plan.Records != "" && d.Records != nil {
+		s, err := d.Records(plan.Records)
+		if err != nil {
+			return Batch{}, fmt.Errorf("point %s: %w", plan.Point, err)
+		}
+		sink = s
+	}
+	b := Batch{Began: time.Now()}
+	sendCtx := ctx
+	if plan.Cutoff > 0 {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithDeadline(ctx, b.Began.Add(plan.Cutoff))
+		defer cancel()
+	}
+	c := collector{plan: plan, sink: sink, began: b.Began, log: log}
+	stopProgress := c.reportProgress(d.Progress)
+	probe := fidelity.Start()
+	b.Admitted = plan.Schedule(sendCtx, b.Began, func(ctx context.Context, slot traffic.Slot) {
+		c.send(ctx, d.Sender, slot)
+	})
+	b.Client = probe.Stop()
+	stopProgress()
+
+	b.EndReason = EndReason(ctx)
+	if b.EndReason == result.EndCompleted {
+		c.markCut()
+	}
+	b.Requests = c.sorted(plan.Total, plan.Unsent)
+	var errs []error
+	if c.callErr != nil {
+		errs = append(errs, fmt.Errorf("point %s: build request: %w", plan.Point, c.callErr))
+	}
+	if sink != nil {
+		if err := sink.Close(b.Requests); err != nil {
+			errs = append(errs, fmt.Errorf("point %s: %w", plan.Point, err))
+		}
+	}
+	log.Debug("point recorded", "point", plan.Point, "requests", len(b.Requests), "failed", c.failed.Load(), "end_reason", b.EndReason)
+	return b, errors.Join(errs...)
+}
+
+// EndReason names why work bound to ctx stopped: completed while ctx is
+// live, the benchmark timeout when its deadline passed, else interrupted.
+func EndReason(ctx context.Context) string {
+	switch {
+	case ctx.Err() == nil:
+		return result.EndCompleted
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		return result.EndTimeout
+	default:
+		return result.EndInterrupted
+	}
+}
+
+// collector gathers a point's records as its requests end.
+type collector struct {
+	plan  Plan
+	sink  Sink
+	began time.Time
+	log   *slog.Logger
+
+	done, failed, inFlight atomic.Int64
+
+	mu      sync.Mutex
+	recs    []result.Request
+	callErr error // the first failure to build a request; no request is sent after it
+}
+
+// send builds, streams and records the request of one slot.
+func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
+	c.mu.Lock()
+	stopped := c.callErr != nil
+	c.mu.Unlock()
+	if stopped {
+		return
+	}
+	call, err := c.plan.Call(slot)
+	if err != nil {
+		c.mu.Lock()
+		if c.callErr == nil {
+			c.callErr = err
+		}
+		c.mu.Unlock()
+		return
+	}
+	call.Intended = slot.Intended
+	if slot.Accepted != nil && call.OnAccepted == nil {
+		call.OnAccepted = slot.Accepted
+	}
+	c.inFlight.Add(1)
+	r := s.Stream(ctx, c.began, call)
+	c.inFlight.Add(-1)
+	if !r.Warmup {
+		c.done.Add(1)
+		if !r.OK() {
+			c.failed.Add(1)
+			if r.ErrClass != result.ErrCanceled {
+				c.log.Warn("request failed", "point", c.plan.Point, "req_seq", r.Seq, "error_class", r.ErrClass, "err", r.Err)
+			}
+		}
+	}
+	if c.sink != nil {
+		c.sink.Record(r)
+	}
+	c.mu.Lock()
+	c.recs = append(c.recs, r)
+	c.mu.Unlock()
+}
+
+// markCut names the cancelled requests as cut: called while ctx is live,
+// so the cutoff cancelled them.
+func (c *collector) markCut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.recs {
+		if c.recs[i].ErrClass == result.ErrCanceled {
+			c.recs[i].Err = CutError
+		}
+	}
+}
+
+// sorted returns the records in send order (by sequence number), with
+// the records unsent makes for the numbers in [0, total) never sent.
+func (c *collector) sorted(total int, unsent func(seq int) result.Request) []result.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if unsent != nil {
+		sent := make(map[int]bool, len(c.recs))
+		for i := range c.recs {
+			sent[c.recs[i].Seq] = true
+		}
+		for seq := range total {
+			if !sent[seq] {
+				c.recs = append(c.recs, unsent(seq))
+			}
+		}
+	}
+	slices.SortStableFunc(c.recs, func(a, b result.Request) int { return cmp.Compare(a.Seq, b.Seq) })
+	return c.recs
+}
+
+// reportProgress calls report every ProgressInterval until the returned
+// stop function is called, which reports once more and waits.
+func (c *collector) reportProgress(report func(Progress)) (stop func()) {
+	if report == nil {
+		return func() {}
+	}
+	snapshot := func() Progress {
+		return Progress{Point: c.plan.Point, Elapsed: time.Since(c.began), Duration: c.plan.Duration,
+			Done: int(c.done.Load()), Failed: int(c.failed.Load()), InFlight: int(c.inFlight.Load()), Total: c.plan.Total}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(ProgressInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				report(snapshot())
+				return
+			case <-tick.C:
+				report(snapshot())
+			}
+		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
+	}
+}
+
+// Save writes the records of a point that was not run here (a resumed
+// one) to the record file path, when d.Records is set.
+func (d Deps) Save(path string, reqs []result.Request) error {
+	if d.Records == nil {
+		return nil
+	}
+	sink, err := d.Records(path)
+	if err != nil {
+		return err
+	}
+	return sink.Close(reqs)
+}

@@ -1,0 +1,174 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/traffic"
+)
+
+// fakeSender answers each request after delay with one token, or, when
+// hang is set, only when ctx ends (as a stuck stream does).
+type fakeSender struct {
+	delay time.Duration
+	hang  bool
+}
+
+func (f fakeSender) Stream(ctx context.Context, began time.Time, call client.Call) result.Request {
+	r := result.Request{Seq: call.Seq, Warmup: call.Warmup, Intended: call.Intended, Sent: time.Since(began),
+		TargetPromptTokens: call.TargetPromptTokens, TargetOutputTokens: call.MaxTokens}
+	if call.OnAccepted != nil {
+		call.OnAccepted()
+	}
+	wait := time.After(f.delay)
+	if f.hang {
+		wait = nil
+	}
+	select {
+	case <-wait:
+		r.TokenTimes = []time.Duration{time.Since(began)}
+		r.OutputTokens = 1
+	case <-ctx.Done():
+		r.ErrClass, r.Err = result.ErrCanceled, "context canceled"
+	}
+	r.End = time.Since(began)
+	return r
+}
+
+// memSink keeps what a point recorded.
+type memSink struct {
+	mu       sync.Mutex
+	streamed []result.Request
+	closed   []result.Request
+}
+
+func (s *memSink) Record(r result.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streamed = append(s.streamed, r)
+}
+
+func (s *memSink) Close(all []result.Request) error {
+	s.closed = all
+	return nil
+}
+
+func call(slot traffic.Slot) (client.Call, error) {
+	return client.Call{Seq: slot.Index, TargetPromptTokens: 8, MaxTokens: 1}, nil
+}
+
+func TestRunRecordsEveryRequest(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	var last Progress
+	d := Deps{Sender: fakeSender{delay: time.Millisecond}, Progress: func(p Progress) { last = p },
+		Records: func(path string) (Sink, error) {
+			if path != "x/requests.jsonl" {
+				t.Errorf("Records(%q), want x/requests.jsonl", path)
+			}
+			return sink, nil
+		}}
+	b, err := Run(t.Context(), Plan{Point: "x", Schedule: traffic.ClosedLoop(3, 50*time.Millisecond), Call: call, Records: "x/requests.jsonl"}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.EndReason != result.EndCompleted || b.Admitted != len(b.Requests) || len(b.Requests) < 3 {
+		t.Fatalf("batch: end %q, admitted %d, %d records; want completed and one record per admitted request", b.EndReason, b.Admitted, len(b.Requests))
+	}
+	for i, r := range b.Requests {
+		if r.Seq != i || !r.OK() {
+			t.Fatalf("record %d = seq %d ok %v: want send order, all ok", i, r.Seq, r.OK())
+		}
+	}
+	if len(sink.streamed) != len(b.Requests) || len(sink.closed) != len(b.Requests) {
+		t.Errorf("sink got %d streamed and %d at close, want %d each", len(sink.streamed), len(sink.closed), len(b.Requests))
+	}
+	if last.Done != len(b.Requests) || last.Point != "x" || last.InFlight != 0 {
+		t.Errorf("last progress = %+v, want all %d done", last, len(b.Requests))
+	}
+	if b.Client.WallS <= 0 {
+		t.Errorf("no client fidelity sample: %+v", b.Client)
+	}
+}
+
+// Requests still running at the cutoff are cancelled and named cut; the
+// point itself completed.
+func TestRunCutoff(t *testing.T) {
+	t.Parallel()
+	b, err := Run(t.Context(), Plan{Point: "c=2", Schedule: traffic.ClosedLoop(2, 10*time.Millisecond), Call: call, Cutoff: 60 * time.Millisecond},
+		Deps{Sender: fakeSender{hang: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.EndReason != result.EndCompleted || len(b.Requests) != 2 {
+		t.Fatalf("end %q with %d records, want completed with 2", b.EndReason, len(b.Requests))
+	}
+	for _, r := range b.Requests {
+		if r.ErrClass != result.ErrCanceled || r.Err != CutError {
+			t.Errorf("record %d: class %q err %q, want canceled and %q", r.Seq, r.ErrClass, r.Err, CutError)
+		}
+	}
+	if b.Requests[0].End < 60*time.Millisecond {
+		t.Errorf("cut at %v, before the 60 ms cutoff", b.Requests[0].End)
+	}
+}
+
+func TestRunEndReasons(t *testing.T) {
+	t.Parallel()
+	plan := Plan{Point: "p", Schedule: traffic.InOrder(3), Call: call, Total: 3}
+	interrupted, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	b, _ := Run(interrupted, plan, Deps{Sender: fakeSender{hang: true}})
+	if b.EndReason != result.EndInterrupted || len(b.Requests) != 1 || b.Requests[0].Err == CutError {
+		t.Errorf("interrupted: end %q, %d records (%+v), want interrupted with 1 cancelled, not cut", b.EndReason, len(b.Requests), b.Requests)
+	}
+	timedOut, cancelT := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancelT()
+	b, _ = Run(timedOut, plan, Deps{Sender: fakeSender{hang: true}})
+	if b.EndReason != result.EndTimeout {
+		t.Errorf("timed out: end %q, want %q", b.EndReason, result.EndTimeout)
+	}
+}
+
+// Requests never sent are recorded when the plan says how.
+func TestRunUnsent(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	plan := Plan{Point: "bs=3", Schedule: traffic.LaunchInOrder(3, time.Second), Call: call, Total: 3,
+		Unsent: func(seq int) result.Request {
+			return result.Request{Seq: seq, ErrClass: result.ErrCanceled, Err: "not sent"}
+		}}
+	b, err := Run(ctx, plan, Deps{Sender: fakeSender{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Requests) != 3 || b.Requests[2].Seq != 2 || b.Requests[2].Err != "not sent" {
+		t.Errorf("records = %+v, want 3, the unsent ones recorded", b.Requests)
+	}
+}
+
+// A request that cannot be built ends the point; what ran is kept.
+func TestRunCallError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("no prompt")
+	plan := Plan{Point: "il=8", Schedule: traffic.InOrder(5), Total: 5, Call: func(slot traffic.Slot) (client.Call, error) {
+		if slot.Index == 2 {
+			return client.Call{}, boom
+		}
+		return call(slot)
+	}}
+	b, err := Run(t.Context(), plan, Deps{Sender: fakeSender{}})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "il=8") {
+		t.Errorf("err = %v, want it to wrap %v and name the point", err, boom)
+	}
+	if len(b.Requests) != 2 {
+		t.Errorf("%d records, want the 2 sent before the failure", len(b.Requests))
+	}
+}
