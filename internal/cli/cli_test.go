@@ -17,6 +17,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 )
@@ -112,7 +113,7 @@ func TestPrefillAgainstSim(t *testing.T) {
 			t.Errorf("length %d: %d samples, want 3", row.InputLength, row.TTFC.Count)
 		}
 	}
-	reqs, err := readRequests(filepath.Join(run, "requests.jsonl"))
+	reqs, err := report.ReadRecords(filepath.Join(run, "requests.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

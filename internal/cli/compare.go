@@ -2,11 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 )
 
@@ -29,22 +29,6 @@ func (c *Common) resolveComparison(b Bench) (*comparison, error) {
 	return &comparison{dir: dir, name: filepath.Base(dir)}, nil
 }
 
-// load reads the other run's results file into v.
-func (cmp *comparison) load(file string, v any) error {
-	if err := readJSON(filepath.Join(cmp.dir, file), v); err != nil {
-		return usagef("--compare-to %s: %v", cmp.dir, err)
-	}
-	return nil
-}
-
-// overlay is the comparison's extra charts (none without a comparison).
-func (cmp *comparison) overlay(this, other []chart.Chart) []chart.Chart {
-	if cmp == nil {
-		return nil
-	}
-	return compare.Overlay(this, other, "this run", cmp.name)
-}
-
 // write saves comparison.json and comparison.csv into the run and returns
 // the table to print.
 func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (report.Table[compare.Delta], error) {
@@ -58,7 +42,7 @@ func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (repo
 		if err := files.json("comparison.json", doc); err != nil {
 			return table, err
 		}
-		if err := writeCSV(files, "comparison.csv", table); err != nil {
+		if err := files.write("comparison.csv", func(w io.Writer) error { return report.WriteCSV(w, table) }); err != nil {
 			return table, err
 		}
 	}

@@ -3,16 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -40,183 +40,52 @@ func (c *DecodeCmd) config() decode.Config {
 	}
 	return decode.Config{
 		BatchSizes: batches, InputLengths: lengths, SamplesPerLength: c.SamplesPerLength,
-		EngineChunkSize: c.EngineChunkSize, TicketTimeout: c.TicketTimeout.D(),
-		TicketTimeoutS: c.TicketTimeout.D().Seconds(), WarmupRequests: c.WarmupRequests,
+		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests,
 	}
 }
 
 func (c *DecodeCmd) validate() error { return c.config().Validate() }
 
-func (c *DecodeCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
-	cmp, err := c.resolveComparison(Decode)
-	if err != nil {
-		return err
-	}
-	var other decode.Results
-	if cmp != nil {
-		if err := cmp.load("decode_results.json", &other); err != nil {
-			return err
-		}
-	}
-	if c.ValidateOnly {
-		return c.validateOnly(e, cmp, other)
-	}
+func (c *DecodeCmd) bench() Bench { return Decode }
+
+func (c *DecodeCmd) start() (runStart, error) {
 	cfg := c.config()
-	s, dir, err := beginRun(ctx, e, &c.Common, log, runStart{
+	return runStart{
 		bench: Decode, streams: slices.Max(cfg.BatchSizes), lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — decode",
 		rows: [][2]string{
 			{"Batch sizes", fmt.Sprint(cfg.BatchSizes)}, {"Input lengths", fmt.Sprint(cfg.InputLengths)},
 			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Chunk size", fmt.Sprint(cfg.EngineChunkSize)},
 		},
-	})
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	started := s.started
-
-	files := newRunFiles(dir, log)
-	ui := newProgress(e, &c.Common)
-	scr := s.scrape(ctx)
-	if scr != nil {
-		defer scr.Stop()
-	}
-	deps := decode.Deps{Streamer: s.client, Prompts: s.sampler, Logger: log}
-	began := time.Now()
-	warm, err := decode.Warmup(ctx, cfg, deps)
-	if err != nil {
-		ui.stop()
-		return err
-	}
-	if len(warm) > 0 {
-		if err := files.requests("warmup.jsonl", warm); err != nil {
-			ui.stop()
-			return err
-		}
-	}
-
-	var rep validate.Report
-	res := decode.Results{Meta: newMeta(e, Decode, "tbt", started, s.settings), Config: cfg}
-	res.EndReason = result.EndCompleted
-	var all []result.Request
-	for _, comb := range decode.Combinations(cfg) {
-		if ctx.Err() != nil {
-			break
-		}
-		track := ui.track(comb.Label(), comb.BatchSize, requestUnits)
-		deps.Progress = func(_ decode.Combination, done, failed, total int) {
-			if track != nil {
-				track(done, failed, total)
-			}
-		}
-		runCtx, cancel := context.WithTimeout(ctx, c.BenchmarkTimeout.D())
-		pt, err := decode.RunCombination(runCtx, cfg, comb, deps)
-		cancel()
-		if err != nil {
-			ui.stop()
-			return err
-		}
-		if ctx.Err() != nil {
-			pt.EndReason = result.EndInterrupted
-		}
-		a, err := decode.Analyze(pt)
-		if err != nil {
-			ui.stop()
-			return err
-		}
-		a.Row.Server = serverSummary(scr, pt.Began, time.Now())
-		if err := files.requests(filepath.Join(comb.Label(), "requests.jsonl"), pt.Requests); err != nil {
-			ui.stop()
-			return err
-		}
-		if err := files.json(filepath.Join(comb.Label(), "decode_window.json"), a.Window); err != nil {
-			ui.stop()
-			return err
-		}
-		decode.Check(&rep, cfg, pt, a, c.bounds())
-		if a.Row.Server != nil {
-			a.Row.Server.Check(&rep, comb.CheckLabel(), comb.BatchSize, !c.NoPromptSalt)
-		}
-		res.Results = append(res.Results, a.Row)
-		all = append(all, pt.Requests...)
-		if pt.EndReason != result.EndCompleted {
-			res.EndReason = pt.EndReason
-		}
-		log.Info("point done", "point", comb.Label(), "tbt_p50_ms", 1000*a.Row.TBT.Median, "peak", a.Row.PeakConcurrency)
-	}
-	ui.stop()
-	if ctx.Err() != nil {
-		res.EndReason = result.EndInterrupted
-	}
-	decode.SortRows(res.Results)
-	res.Errors = result.CountErrors(all)
-	res.DurationS = time.Since(began).Seconds()
-	if !c.SkipValidation {
-		res.Validation = &rep
-	}
-	charts := decode.Charts(res.Results, cfg.InputLengths)
-	err = finishRun(ctx, e, dir, files, runOutput[decode.Row]{
-		title: "Decode — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}},
-		charts: append(charts, cmp.overlay(charts, decode.Charts(other.Results, other.Config.InputLengths))...), meta: &res.Meta,
-		resultsFile: "decode_results.json", results: res, csvFile: "decode_results.csv", table: decode.Table(res.Results),
-		validation: res.Validation, cmp: cmp, this: decode.CompareValues(res.Results), other: decode.CompareValues(other.Results),
-	})
-	if err != nil {
-		return err
-	}
-	if err := finishValidation(e, res.Validation); err != nil {
-		return err
-	}
-	if res.EndReason == result.EndInterrupted {
-		return exitError{code: ExitInterrupted}
-	}
-	return nil
+	}, nil
 }
 
-// validateOnly re-runs the checks of an existing decode run and creates nothing.
-func (c *DecodeCmd) validateOnly(e *env, cmp *comparison, other decode.Results) error {
-	dir, err := report.Resolve(c.OutputDir, string(Decode), c.RunDir)
-	if err != nil {
-		return usageError{err}
+func (c *DecodeCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {
+	cfg := c.config()
+	cfg.Timeout = c.BenchmarkTimeout.D()
+	res, err := decode.Run(ctx, cfg, decode.Deps{Deps: d, OnPoint: func(p decode.Point, a decode.Analysis) error {
+		return files.json(filepath.Join(p.Label(), decode.WindowFile), a.Window)
+	}})
+	if res.Type == "" {
+		return view{}, err
 	}
+	return decodeView(&res), err
+}
+
+func (c *DecodeCmd) recheck(dir string, bounds fidelity.Bounds) (view, validate.Report, error) {
+	res, rep, err := decode.Recheck(dir, bounds)
+	return decodeView(&res), rep, err
+}
+
+func (c *DecodeCmd) load(dir string) (view, error) {
 	var res decode.Results
-	if err := readJSON(filepath.Join(dir, "decode_results.json"), &res); err != nil {
-		return usageError{err}
+	err := report.ReadJSON(filepath.Join(dir, decode.ResultsFile), &res)
+	return decodeView(&res), err
+}
+
+func decodeView(res *decode.Results) view {
+	return view{
+		meta: &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
+		table: newTableView(decode.Table(res.Results)), charts: decode.Charts(res.Results, res.Config.InputLengths),
+		values: decode.CompareValues(res.Results), validation: res.Validation,
 	}
-	cfg := res.Config
-	var rep validate.Report
-	for _, comb := range decode.Combinations(cfg) {
-		reqs, err := readRequests(filepath.Join(dir, comb.Label(), "requests.jsonl"))
-		if err != nil {
-			rep.Add("metrics_found", comb.Label(), validate.Fail, "%v", err)
-			continue
-		}
-		pt := decode.Point{Combination: comb, Requests: reqs}
-		var saved decode.Row
-		for _, row := range res.Results {
-			if row.BatchSize == comb.BatchSize && row.InputLength == comb.InputLength {
-				saved = row
-			}
-		}
-		pt.Client = saved.Fidelity.Sample
-		a, err := decode.Analyze(pt)
-		if err != nil {
-			return err
-		}
-		decode.Check(&rep, cfg, pt, a, c.bounds())
-		if saved.Server != nil {
-			saved.Server.Check(&rep, comb.CheckLabel(), comb.BatchSize, res.Settings.PromptSalt)
-		}
-	}
-	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
-	if cmp != nil {
-		t, err := cmp.write(nil, decode.CompareValues(res.Results), decode.CompareValues(other.Results))
-		if err != nil {
-			return err
-		}
-		if err := printComparison(e, t); err != nil {
-			return err
-		}
-	}
-	return finishValidation(e, &rep)
 }

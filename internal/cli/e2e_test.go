@@ -15,6 +15,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -117,7 +118,7 @@ func TestDecodeFailedRequestDoesNotHang(t *testing.T) {
 	if took := time.Since(began); took > 15*time.Second {
 		t.Errorf("the run took %v", took)
 	}
-	reqs, err := readRequests(filepath.Join(out, "decode", "latest", "bs=3_il=64", "requests.jsonl"))
+	reqs, err := report.ReadRecords(filepath.Join(out, "decode", "latest", "bs=3_il=64", "requests.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,13 +86,6 @@ type env struct {
 	now                  func() time.Time
 }
 
-// command is what each binary's flag struct implements.
-type command interface {
-	common() *Common
-	validate() error
-	run(ctx context.Context, e *env, log *slog.Logger) error
-}
-
 // Main runs the benchmark binary b with args and returns its exit code. It
 // owns the process's signals: the first Ctrl-C stops the run and writes
 // what was measured; a second exits at once with 130.
@@ -127,7 +120,7 @@ type exitPanic int
 
 // run parses args for benchmark b and runs it. Tests call it directly.
 func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
-	var cmd command
+	var cmd benchmark
 	switch b {
 	case Prefill:
 		cmd = &PrefillCmd{}
@@ -179,7 +172,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 		return ExitUsage
 	}
 	log := newLogger(e.stderr, cmd.common())
-	err = cmd.run(ctx, e, log)
+	err = execute(ctx, e, cmd, log)
 	code = exitCode(err)
 	if err != nil && code != ExitValidation && code != ExitInterrupted {
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))

@@ -13,6 +13,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -40,16 +41,18 @@ func (f *runFiles) write(rel string, fn func(io.Writer) error) error {
 	return nil
 }
 
-func (f *runFiles) requests(rel string, reqs []result.Request) error {
-	return f.write(rel, func(w io.Writer) error { return result.WriteJSONL(w, reqs) })
+// records opens a record file that requests stream into as they end.
+func (f *runFiles) records(rel string) (runner.Sink, error) {
+	rf, err := f.dir.Records(rel)
+	if err != nil {
+		return nil, err
+	}
+	f.links = append(f.links, chart.Link{Name: rel, Href: filepath.ToSlash(rel)})
+	return rf, nil
 }
 
 func (f *runFiles) json(rel string, v any) error {
 	return f.write(rel, func(w io.Writer) error { return report.WriteJSON(w, v) })
-}
-
-func writeCSV[T any](f *runFiles, rel string, t report.Table[T]) error {
-	return f.write(rel, func(w io.Writer) error { return report.WriteCSV(w, t) })
 }
 
 // plots renders the charts into plots/. A rendering failure is logged and
@@ -100,79 +103,50 @@ func finishValidation(e *env, rep *validate.Report) error {
 	return nil
 }
 
-// meta starts a results header for a run.
-func newMeta(e *env, bench Bench, metric string, started time.Time, settings result.Settings) result.Meta {
-	return result.Meta{
-		SchemaVersion: result.SchemaVersion, Tool: result.Tool, ToolVersion: e.build.String(),
-		Type: string(bench), Metric: metric, StartedAt: started.UTC(), Settings: settings,
-		Definitions: result.Definitions(),
-	}
-}
-
-// runOutput is everything a finished run writes and prints after its own
-// files (requests, per-point folders) are on disk.
-type runOutput[T any] struct {
-	// title heads index.html, facts are its key/value table.
-	title string
-	facts [][2]string
-	// charts are the run's plots (comparison overlays included).
-	charts []chart.Chart
-	// meta is the results header; the plots record their renderer in it
-	// before results is written.
-	meta *result.Meta
-	// resultsFile and results are the results JSON.
-	resultsFile string
-	results     any
-	// csvFile and table are the results table, as CSV and on the console.
-	csvFile string
-	table   report.Table[T]
-	// validation is nil with --skip-validation.
-	validation *validate.Report
-	// cmp, this and other compare with an earlier run when cmp is set.
-	cmp         *comparison
-	this, other []compare.Value
-}
-
 // finishRun draws the plots, writes the results JSON and CSV, the
 // validation, the comparison and index.html, renames the run folder into
 // place, and prints the results (and comparison) tables. What is left is
 // the caller's exit code.
-func finishRun[T any](ctx context.Context, e *env, dir *report.Dir, files *runFiles, o runOutput[T]) error {
-	stems := files.plots(ctx, o.charts, o.meta)
-	if err := files.json(o.resultsFile, o.results); err != nil {
+func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, title string, v view, cmp *comparison, other view) error {
+	charts := v.charts
+	if cmp != nil {
+		charts = append(charts, compare.Overlay(v.charts, other.charts, "this run", cmp.name)...)
+	}
+	stems := files.plots(ctx, charts, v.meta)
+	if err := files.json(v.resultsFile, v.results); err != nil {
 		return err
 	}
-	if err := writeCSV(files, o.csvFile, o.table); err != nil {
+	if err := files.write(v.csvFile, v.table.csv); err != nil {
 		return err
 	}
-	if o.validation != nil {
-		if err := files.json("validation.json", o.validation); err != nil {
+	if v.validation != nil {
+		if err := files.json("validation.json", v.validation); err != nil {
 			return err
 		}
 	}
 	var cmpTable report.Table[compare.Delta]
-	if o.cmp != nil {
+	if cmp != nil {
 		var err error
-		if cmpTable, err = o.cmp.write(files, o.this, o.other); err != nil {
+		if cmpTable, err = cmp.write(files, v.values, other.values); err != nil {
 			return err
 		}
 	}
-	facts := append(o.facts, [2]string{"Started", o.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", o.meta.EndReason})
-	if err := files.index(o.title, facts, stems); err != nil {
+	facts := append(v.facts, [2]string{"Started", v.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", v.meta.EndReason})
+	if err := files.index(title, facts, stems); err != nil {
 		return err
 	}
 	if err := dir.Finish(); err != nil {
 		return fmt.Errorf("finish the run folder: %w", err)
 	}
-	if err := console.Table(e.stdout, o.table, consoleOptions(e)); err != nil {
+	if err := v.table.print(e.stdout, consoleOptions(e)); err != nil {
 		return fmt.Errorf("print results: %w", err)
 	}
-	if o.cmp != nil {
+	if cmp != nil {
 		if err := printComparison(e, cmpTable); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(*o.meta))
+	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(*v.meta))
 	return nil
 }
 

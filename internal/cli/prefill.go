@@ -2,20 +2,16 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
 // PrefillCmd is veeksha.microbench.prefill's command line.
@@ -40,148 +36,44 @@ func (c *PrefillCmd) config() prefill.Config {
 
 func (c *PrefillCmd) validate() error { return c.config().Validate() }
 
-func (c *PrefillCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
-	cmp, err := c.resolveComparison(Prefill)
-	if err != nil {
-		return err
-	}
-	var other prefill.Results
-	if cmp != nil {
-		if err := cmp.load("prefill_results.json", &other); err != nil {
-			return err
-		}
-	}
-	if c.ValidateOnly {
-		return c.validateOnly(e, cmp, other)
-	}
+func (c *PrefillCmd) bench() Bench { return Prefill }
+
+func (c *PrefillCmd) start() (runStart, error) {
 	cfg := c.config()
-	s, dir, err := beginRun(ctx, e, &c.Common, log, runStart{
+	return runStart{
 		bench: Prefill, streams: 1, lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — prefill",
 		rows: [][2]string{
 			{"Input lengths", fmt.Sprint(cfg.InputLengths)}, {"Output tokens", fmt.Sprint(cfg.OutputTokens)},
 			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Warm-up requests", fmt.Sprint(cfg.WarmupRequests)},
 		},
-	})
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	started := s.started
-
-	ui := newProgress(e, &c.Common)
-	scr := s.scrape(ctx)
-	runCtx, cancel := context.WithTimeout(ctx, c.BenchmarkTimeout.D())
-	out, runErr := prefill.Run(runCtx, cfg, prefill.Deps{
-		Streamer: s.client, Prompts: s.sampler, Logger: log,
-		Progress: ui.track("prefill", len(cfg.InputLengths)*cfg.SamplesPerLength, requestUnits),
-	})
-	cancel()
-	ui.stop()
-	if scr != nil {
-		scr.Stop()
-	}
-	if ctx.Err() != nil {
-		out.EndReason = result.EndInterrupted
-	}
-
-	res := prefill.Results{
-		Meta:     newMeta(e, Prefill, "ttfc", started, s.settings),
-		Config:   cfg,
-		Results:  prefill.Analyze(out.Requests),
-		Errors:   result.CountErrors(out.Requests),
-		Fidelity: fidelity.Assess(out.Client, out.Requests),
-		Server:   serverSummary(scr, out.Began, time.Now()),
-	}
-	res.EndReason = out.EndReason
-	res.DurationS = time.Since(out.Began).Seconds()
-	if !c.SkipValidation {
-		rep := prefill.Check(cfg, out.Requests, res.Fidelity, c.bounds())
-		if res.Server != nil {
-			res.Server.Check(&rep, "", 0, !c.NoPromptSalt)
-		}
-		res.Validation = &rep
-	}
-
-	files := newRunFiles(dir, log)
-	if err := files.requests("requests.jsonl", out.Requests); err != nil {
-		return err
-	}
-	charts := prefill.Charts(res.Results)
-	err = finishRun(ctx, e, dir, files, runOutput[prefill.Row]{
-		title: "Prefill — " + s.settings.Model, facts: [][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}},
-		charts: append(charts, cmp.overlay(charts, prefill.Charts(other.Results))...), meta: &res.Meta,
-		resultsFile: "prefill_results.json", results: res, csvFile: "prefill_results.csv", table: prefill.Table(res.Results),
-		validation: res.Validation, cmp: cmp, this: prefill.CompareValues(res.Results), other: prefill.CompareValues(other.Results),
-	})
-	if err != nil {
-		return err
-	}
-	if runErr != nil {
-		return runErr
-	}
-	if err := finishValidation(e, res.Validation); err != nil {
-		return err
-	}
-	if out.EndReason == result.EndInterrupted {
-		return exitError{code: ExitInterrupted}
-	}
-	return nil
+	}, nil
 }
 
-// validateOnly re-runs the checks of an existing prefill run and creates nothing.
-func (c *PrefillCmd) validateOnly(e *env, cmp *comparison, other prefill.Results) error {
-	dir, err := report.Resolve(c.OutputDir, string(Prefill), c.RunDir)
-	if err != nil {
-		return usageError{err}
+func (c *PrefillCmd) measure(ctx context.Context, d runner.Deps, _ *runFiles) (view, error) {
+	cfg := c.config()
+	cfg.Timeout = c.BenchmarkTimeout.D()
+	res, err := prefill.Run(ctx, cfg, d)
+	if res.Type == "" {
+		return view{}, err
 	}
+	return prefillView(&res), err
+}
+
+func (c *PrefillCmd) recheck(dir string, bounds fidelity.Bounds) (view, validate.Report, error) {
+	res, rep, err := prefill.Recheck(dir, bounds)
+	return prefillView(&res), rep, err
+}
+
+func (c *PrefillCmd) load(dir string) (view, error) {
 	var res prefill.Results
-	if err := readJSON(filepath.Join(dir, "prefill_results.json"), &res); err != nil {
-		return usageError{err}
-	}
-	reqs, err := readRequests(filepath.Join(dir, "requests.jsonl"))
-	if err != nil {
-		return usageError{err}
-	}
-	rep := prefill.Check(res.Config, reqs, res.Fidelity, c.bounds())
-	if res.Server != nil {
-		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
-	}
-	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
-	if cmp != nil {
-		t, err := cmp.write(nil, prefill.CompareValues(res.Results), prefill.CompareValues(other.Results))
-		if err != nil {
-			return err
-		}
-		if err := printComparison(e, t); err != nil {
-			return err
-		}
-	}
-	return finishValidation(e, &rep)
+	err := report.ReadJSON(filepath.Join(dir, prefill.ResultsFile), &res)
+	return prefillView(&res), err
 }
 
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+func prefillView(res *prefill.Results) view {
+	return view{
+		meta: &res.Meta, results: res, resultsFile: prefill.ResultsFile, csvFile: "prefill_results.csv",
+		table: newTableView(prefill.Table(res.Results)), charts: prefill.Charts(res.Results),
+		values: prefill.CompareValues(res.Results), validation: res.Validation,
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	return nil
-}
-
-func readRequests(path string) ([]result.Request, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	reqs, err := result.ReadJSONL(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(reqs) == 0 {
-		return nil, errors.New(path + " holds no requests")
-	}
-	return reqs, nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jedib0t/go-pretty/v6/progress"
+
+	"github.com/veeksha-go/veeksha/pkg/runner"
 )
 
 // progressUI shows one progress bar per benchmark point on stderr. It is
@@ -15,6 +17,9 @@ type progressUI struct {
 	pw   progress.Writer
 	mu   sync.Mutex
 	last *progress.Tracker
+	// point and bar are the point being shown and its bar's callback.
+	point string
+	bar   func(done, failed, total int)
 }
 
 func newProgress(e *env, c *Common) *progressUI {
@@ -63,6 +68,28 @@ func (p *progressUI) track(name string, total int, units progress.Units) func(do
 			t.MarkAsDone()
 		}
 	}
+}
+
+// update shows a progress event of the load engine: a bar per point,
+// counting requests, or the seconds of a timed point. Points with
+// neither (warm-ups) get no bar.
+func (p *progressUI) update(pr runner.Progress) {
+	if p.pw == nil || (pr.Total == 0 && pr.Duration == 0) {
+		return
+	}
+	if pr.Point != p.point {
+		p.point = pr.Point
+		if pr.Total > 0 {
+			p.bar = p.track(pr.Point, pr.Total, requestUnits)
+		} else {
+			p.bar = p.track(pr.Point, int(pr.Duration.Seconds()), secondUnits)
+		}
+	}
+	if pr.Total > 0 {
+		p.bar(pr.Done, pr.Failed, pr.Total)
+		return
+	}
+	p.bar(int(min(pr.Elapsed, pr.Duration).Seconds()), pr.Failed, int(pr.Duration.Seconds()))
 }
 
 // stop ends rendering; call it before printing tables.

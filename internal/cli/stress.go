@@ -2,21 +2,19 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
-	"github.com/veeksha-go/veeksha/pkg/servermetrics"
+	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
 // StressCmd is veeksha.microbench.stress's command line.
@@ -39,6 +37,9 @@ type StressCmd struct {
 	AutoMaxLevel      float64          `name:"auto-max-level" default:"${default_auto_max_level}" help:"auto mode: never probe a level above this."`
 	ResumeDir         string           `name:"resume-dir" aliases:"mode.resume_dir" help:"Reuse the completed levels of an earlier stress run (a run folder, or latest); its input/output length and traffic mode must match."`
 	Version           kong.VersionFlag `help:"Print the version and exit."`
+
+	// resume is the --resume-dir run's levels, read by start.
+	resume *stress.Resume
 }
 
 func (c *StressCmd) common() *Common { return &c.Common }
@@ -51,8 +52,8 @@ func (c *StressCmd) config() stress.Config {
 	cfg := stress.Config{
 		InputLength: c.InputLength, OutputLength: c.OutputLength,
 		TrafficMode: stress.TrafficMode(c.TrafficMode), Mode: stress.Mode(c.StressMode),
-		PointDuration: c.PointDuration.D(), WarmupDuration: c.WarmupDuration.D(), GracePeriod: c.GracePeriod.D(),
-		Seed: c.Seed,
+		PointDuration: result.Seconds(c.PointDuration.D()), WarmupDuration: result.Seconds(c.WarmupDuration.D()),
+		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed,
 	}
 	switch cfg.Mode {
 	case stress.Manual:
@@ -62,7 +63,7 @@ func (c *StressCmd) config() stress.Config {
 	case stress.Auto:
 		cfg.Auto = autoscan.AutoConfig{Threshold: c.AutoThreshold, MaxProbes: c.AutoMaxProbes, FillPoints: c.AutoFillPoints, MaxLevel: c.AutoMaxLevel, Reuse: autoscan.DefaultReuse}
 	}
-	return cfg.WithDurationsInSeconds()
+	return cfg
 }
 
 func (c *StressCmd) validate() error { return c.config().Validate() }
@@ -91,32 +92,10 @@ func (c *StressCmd) maxInFlight(cfg stress.Config) int {
 	return int(math.Min(math.Max(top, 1), 20000))
 }
 
-func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
+func (c *StressCmd) bench() Bench { return Stress }
+
+func (c *StressCmd) start() (runStart, error) {
 	cfg := c.config()
-	cmp, err := c.resolveComparison(Stress)
-	if err != nil {
-		return err
-	}
-	var other stress.Results
-	if cmp != nil {
-		if err := cmp.load("stress_results.json", &other); err != nil {
-			return err
-		}
-		other.Config = other.Config.WithDurationsInSeconds()
-	}
-	if c.ValidateOnly {
-		return c.validateOnly(e, cmp, other)
-	}
-	var resumed []stress.LevelRun
-	resumedFrom := ""
-	if c.ResumeDir != "" {
-		dir, runs, err := loadResume(c.OutputDir, c.ResumeDir, cfg)
-		if err != nil {
-			return err
-		}
-		resumed, resumedFrom = runs, dir
-		log.Info("resuming", "from", dir, "levels", len(runs))
-	}
 	title := "Veeksha Microbenchmark — stress"
 	if cfg.Mode == stress.Auto {
 		title += " (auto)"
@@ -130,191 +109,49 @@ func (c *StressCmd) run(ctx context.Context, e *env, log *slog.Logger) error {
 	if cfg.Mode != stress.Auto {
 		rows = append(rows, [2]string{"Levels", fmt.Sprint(stress.Levels(cfg))})
 	}
-	if resumedFrom != "" {
-		rows = append(rows, [2]string{"Resumed from", fmt.Sprintf("%s (%d levels)", resumedFrom, len(resumed))})
-	}
-	s, dir, err := beginRun(ctx, e, &c.Common, log, runStart{
-		bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows,
-	})
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	started := s.started
-
-	files := newRunFiles(dir, log)
-	// Resumed levels are copied into the new run, so that it stands alone.
-	for _, r := range resumed {
-		if err := writeLevel(files, cfg, r); err != nil {
-			return err
-		}
-	}
-	ui := newProgress(e, &c.Common)
-	var track func(done, failed, total int)
-	var trackLevel float64 = -1
-	deps := stress.Deps{Streamer: s.client, Prompts: s.sampler, Logger: log,
-		Progress: func(level float64, elapsed time.Duration, done, failed int) {
-			if level != trackLevel {
-				trackLevel = level
-				track = ui.track(cfg.LevelName(level), int(cfg.PointDuration.Seconds()), secondUnits)
-			}
-			if track != nil {
-				track(int(min(elapsed, cfg.PointDuration).Seconds()), failed, int(cfg.PointDuration.Seconds()))
-			}
-		}}
-	began := time.Now()
-	scr := s.scrape(ctx)
-	server := map[float64]*servermetrics.Summary{}
-	sweep, sweepErr := stress.Sweep(ctx, cfg, deps, resumed, func(r stress.LevelRun) error {
-		server[r.Level] = serverSummary(scr, r.Began, time.Now())
-		p := stress.Analyze(r)
-		log.Info("level done", "level", r.Level, "output_tps", p.OutputThroughput, "requests", p.NumRequests)
-		return writeLevel(files, cfg, r)
-	})
-	ui.stop()
-	if scr != nil {
-		scr.Stop()
-	}
-
-	res := stress.Results{
-		Meta: newMeta(e, Stress, "throughput_latency", started, s.settings), TrafficMode: cfg.TrafficMode,
-		InputLength: cfg.InputLength, OutputLength: cfg.OutputLength, Config: cfg,
-		AutoPlan: sweep.Plan, ResumedFrom: resumedFrom, Levels: sweep.Runs,
-	}
-	res.EndReason = result.EndCompleted
-	if ctx.Err() != nil {
-		res.EndReason = result.EndInterrupted
-	}
-	res.DurationS = time.Since(began).Seconds()
-	var all []result.Request
-	for _, r := range sweep.Runs {
-		p := stress.Analyze(r)
-		p.Server = server[r.Level]
-		res.Results = append(res.Results, p)
-		all = append(all, r.Requests...)
-	}
-	res.Errors = result.CountErrors(all)
-	if !c.SkipValidation {
-		rep := stress.Check(cfg, sweep.Runs, res.Results, c.bounds())
-		for _, p := range res.Results {
-			if p.Server != nil {
-				p.Server.Check(&rep, cfg.LevelName(p.Level), 0, !c.NoPromptSalt)
-			}
-		}
-		res.Validation = &rep
-	}
-	charts := stress.Charts(cfg, res.Results)
-	err = finishRun(ctx, e, dir, files, runOutput[stress.Point]{
-		title:  "Stress — " + s.settings.Model,
-		facts:  [][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}, {"Traffic mode", string(cfg.TrafficMode)}},
-		charts: append(charts, cmp.overlay(charts, stress.Charts(other.Config, other.Results))...), meta: &res.Meta,
-		resultsFile: "stress_results.json", results: res, csvFile: "stress_results.csv", table: stress.Table(cfg, res.Results),
-		validation: res.Validation, cmp: cmp, this: stress.CompareValues(cfg, res.Results), other: stress.CompareValues(other.Config, other.Results),
-	})
-	if err != nil {
-		return err
-	}
-	if sweepErr != nil && !errors.Is(sweepErr, autoscan.ErrNoValidPoint) {
-		return sweepErr
-	}
-	if err := finishValidation(e, res.Validation); err != nil {
-		return err
-	}
-	if sweepErr != nil {
-		return sweepErr
-	}
-	if res.EndReason == result.EndInterrupted {
-		return exitError{code: ExitInterrupted}
-	}
-	return nil
-}
-
-// writeLevel writes one level's requests and summary into its folder.
-func writeLevel(files *runFiles, cfg stress.Config, r stress.LevelRun) error {
-	name := cfg.LevelName(r.Level)
-	if err := files.requests(filepath.Join(name, "requests.jsonl"), r.Requests); err != nil {
-		return err
-	}
-	return files.json(filepath.Join(name, "level.json"), struct {
-		stress.LevelRun
-		Point stress.Point `json:"point"`
-	}{r, stress.Analyze(r)})
-}
-
-// loadResume reads the complete levels of an earlier run, refusing one
-// whose workload differs from cfg's.
-func loadResume(base, arg string, cfg stress.Config) (string, []stress.LevelRun, error) {
-	dir, err := report.Resolve(base, string(Stress), arg)
-	if err != nil {
-		return "", nil, usagef("--resume-dir: %v", err)
-	}
-	var old stress.Results
-	if err := readJSON(filepath.Join(dir, "stress_results.json"), &old); err != nil {
-		return "", nil, usagef("--resume-dir %s: %v", arg, err)
-	}
-	switch {
-	case old.InputLength != cfg.InputLength:
-		return "", nil, usagef("--resume-dir %s used --input-length %d, this run asks for %d: refusing to mix workloads", arg, old.InputLength, cfg.InputLength)
-	case old.OutputLength != cfg.OutputLength:
-		return "", nil, usagef("--resume-dir %s used --output-length %d, this run asks for %d: refusing to mix workloads", arg, old.OutputLength, cfg.OutputLength)
-	case old.TrafficMode != cfg.TrafficMode:
-		return "", nil, usagef("--resume-dir %s used --traffic-mode %s, this run asks for %s: refusing to mix workloads", arg, old.TrafficMode, cfg.TrafficMode)
-	}
-	var runs []stress.LevelRun
-	for _, lr := range old.Levels {
-		if !lr.Complete() {
-			continue
-		}
-		reqs, err := readRequests(filepath.Join(dir, cfg.LevelName(lr.Level), "requests.jsonl"))
+	if c.ResumeDir != "" {
+		dir, err := report.Resolve(c.OutputDir, string(Stress), c.ResumeDir)
 		if err != nil {
-			return "", nil, usagef("--resume-dir %s: level %s: %v", arg, cfg.LevelName(lr.Level), err)
+			return runStart{}, usagef("--resume-dir: %v", err)
 		}
-		lr.Requests = reqs
-		runs = append(runs, lr)
+		if c.resume, err = stress.LoadResume(dir, cfg); err != nil {
+			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+		}
+		rows = append(rows, [2]string{"Resumed from", fmt.Sprintf("%s (%d levels)", dir, len(c.resume.Levels))})
 	}
-	return dir, runs, nil
+	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows}, nil
 }
 
-// validateOnly re-runs the checks of an existing stress run and creates nothing.
-func (c *StressCmd) validateOnly(e *env, cmp *comparison, other stress.Results) error {
-	dir, err := report.Resolve(c.OutputDir, string(Stress), c.RunDir)
-	if err != nil {
-		return usageError{err}
+func (c *StressCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {
+	cfg := c.config()
+	res, err := stress.Run(ctx, cfg, stress.Deps{Deps: d, Resume: c.resume, OnLevel: func(r stress.LevelRun, p stress.Point) error {
+		return files.json(filepath.Join(cfg.LevelName(r.Level), stress.LevelFile), struct {
+			stress.LevelRun
+			Point stress.Point `json:"point"`
+		}{r, p})
+	}})
+	if res.Type == "" {
+		return view{}, err
 	}
+	return stressView(&res), err
+}
+
+func (c *StressCmd) recheck(dir string, bounds fidelity.Bounds) (view, validate.Report, error) {
+	res, rep, err := stress.Recheck(dir, bounds)
+	return stressView(&res), rep, err
+}
+
+func (c *StressCmd) load(dir string) (view, error) {
 	var res stress.Results
-	if err := readJSON(filepath.Join(dir, "stress_results.json"), &res); err != nil {
-		return usageError{err}
+	err := report.ReadJSON(filepath.Join(dir, stress.ResultsFile), &res)
+	return stressView(&res), err
+}
+
+func stressView(res *stress.Results) view {
+	return view{
+		meta: &res.Meta, results: res, resultsFile: stress.ResultsFile, csvFile: "stress_results.csv",
+		table: newTableView(stress.Table(res.Config, res.Results)), charts: stress.Charts(res.Config, res.Results),
+		values: stress.CompareValues(res.Config, res.Results), validation: res.Validation,
+		facts: [][2]string{{"Traffic mode", string(res.Config.TrafficMode)}},
 	}
-	cfg := res.Config.WithDurationsInSeconds()
-	var points []stress.Point
-	var runs []stress.LevelRun
-	for _, lr := range res.Levels {
-		reqs, err := readRequests(filepath.Join(dir, cfg.LevelName(lr.Level), "requests.jsonl"))
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return usageError{fmt.Errorf("level %s: %w", cfg.LevelName(lr.Level), err)}
-			}
-			return usageError{err}
-		}
-		lr.Requests = reqs
-		runs = append(runs, lr)
-		points = append(points, stress.Analyze(lr))
-	}
-	rep := stress.Check(cfg, runs, points, c.bounds())
-	for _, p := range res.Results {
-		if p.Server != nil {
-			p.Server.Check(&rep, cfg.LevelName(p.Level), 0, res.Settings.PromptSalt)
-		}
-	}
-	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
-	if cmp != nil {
-		t, err := cmp.write(nil, stress.CompareValues(cfg, points), stress.CompareValues(other.Config, other.Results))
-		if err != nil {
-			return err
-		}
-		if err := printComparison(e, t); err != nil {
-			return err
-		}
-	}
-	return finishValidation(e, &rep)
 }

@@ -5,19 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
 	"github.com/veeksha-go/veeksha/pkg/decodewindow"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
+	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
 // Defaults for the decode benchmark's settings.
@@ -50,12 +52,13 @@ type Config struct {
 	EngineChunkSize int `json:"engine_chunk_size"`
 	// TicketTimeout releases the next request of a batch when the previous
 	// one has not been accepted within it.
-	TicketTimeout time.Duration `json:"-"`
-	// TicketTimeoutS is TicketTimeout in seconds, for the results file.
-	TicketTimeoutS float64 `json:"ticket_timeout_s"`
+	TicketTimeout result.Seconds `json:"ticket_timeout_s"`
 	// WarmupRequests are sent once before the first combination and left
 	// out of every statistic.
 	WarmupRequests int `json:"warmup_requests"`
+	// Timeout bounds each combination (--benchmark-timeout; 0 for none).
+	// The results echo it as settings.benchmark_timeout_s.
+	Timeout time.Duration `json:"-"`
 }
 
 // Validate reports every problem with c, naming the flag at fault.
@@ -141,25 +144,23 @@ func Combinations(cfg Config) []Combination {
 	return out
 }
 
-// Streamer sends one streamed request; *client.Client implements it.
-type Streamer interface {
-	Stream(ctx context.Context, began time.Time, call client.Call) result.Request
-}
+// Files of a decode run, in its folder: the results, the warm-up
+// records, and each combination's records and decode window in its
+// folder (Combination.Label).
+const (
+	ResultsFile = "decode_results.json"
+	WarmupFile  = "warmup.jsonl"
+	RecordsFile = "requests.jsonl"
+	WindowFile  = "decode_window.json"
+)
 
-var _ Streamer = (*client.Client)(nil)
-
-// Prompter makes the prompt of one request; *sampler.Sampler implements it.
-type Prompter interface {
-	Prompt(length, point, seq int) (string, error)
-}
-
-// Deps are what a run needs besides its Config.
+// Deps are what a decode run needs besides its Config.
 type Deps struct {
-	Streamer Streamer
-	Prompts  Prompter
-	Logger   *slog.Logger
-	// Progress, when set, is called as requests of a combination end.
-	Progress func(c Combination, done, failed, total int)
+	runner.Deps
+	// OnPoint, when set, is called after each combination with what it
+	// recorded and its analysis, before the next combination starts. An
+	// error ends the run.
+	OnPoint func(Point, Analysis) error
 }
 
 // Point is what one combination recorded.
@@ -176,85 +177,158 @@ type Point struct {
 // range of real combinations so their salts never repeat.
 const warmupPoint = 1 << 20
 
-// Warmup sends cfg.WarmupRequests short requests one at a time and returns
-// their records, flagged as warm-ups.
-func Warmup(ctx context.Context, cfg Config, d Deps) ([]result.Request, error) {
+// warmupTokens is the output length of a warm-up request.
+const warmupTokens = 8
+
+// Run sends the warm-up requests, then runs every combination in order
+// (Combinations), each bounded by cfg.Timeout, until done or ctx ends, and
+// returns everything decode_results.json holds. An error (a prompt, a
+// record file, an analysis or d.OnPoint) ends the run and comes with the
+// results of the combinations that ran.
+func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
+	if err := cfg.Validate(); err != nil {
+		return Results{}, err
+	}
 	began := time.Now()
-	var out []result.Request
-	for i := range cfg.WarmupRequests {
-		if ctx.Err() != nil {
+	res := Results{Meta: d.Meta.For("decode", "tbt"), Config: cfg}
+	res.EndReason = result.EndCompleted
+	var rep validate.Report
+	var all []result.Request
+	err := warmup(ctx, cfg, d.Deps)
+	for _, comb := range Combinations(cfg) {
+		if err != nil || ctx.Err() != nil {
 			break
 		}
-		l := cfg.InputLengths[0]
-		prompt, err := d.Prompts.Prompt(l, warmupPoint, i)
-		if err != nil {
-			return out, fmt.Errorf("build warm-up prompt: %w", err)
+		var p Point
+		var a Analysis
+		if p, a, err = runCombination(ctx, cfg, comb, d.Deps); err != nil {
+			break
 		}
-		out = append(out, d.Streamer.Stream(ctx, began, client.Call{Seq: i, Warmup: true, Prompt: prompt, TargetPromptTokens: l, MaxTokens: 8}))
+		if !d.SkipValidation {
+			a.check(&rep, cfg, p, d.CheckBounds(), res.Settings.PromptSalt)
+		}
+		res.Results = append(res.Results, a.Row)
+		all = append(all, p.Requests...)
+		if p.EndReason != result.EndCompleted {
+			res.EndReason = p.EndReason
+		}
+		if d.OnPoint != nil {
+			err = d.OnPoint(p, a)
+		}
+		d.Log().Info("point done", "point", comb.Label(), "tbt_p50_ms", 1000*a.Row.TBT.Median, "peak", a.Row.PeakConcurrency)
 	}
-	return out, nil
+	if ctx.Err() != nil {
+		res.EndReason = result.EndInterrupted
+	}
+	SortRows(res.Results)
+	res.Errors = result.CountErrors(all)
+	res.DurationS = time.Since(began).Seconds()
+	if !d.SkipValidation {
+		res.Validation = &rep
+	}
+	return res, err
 }
 
-// RunCombination launches one batch and waits for all of it. ctx bounds the
-// run (--benchmark-timeout): when it ends, requests still in flight are
-// cancelled and recorded as such.
-func RunCombination(ctx context.Context, cfg Config, c Combination, d Deps) (Point, error) {
-	log := d.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// warmup sends cfg.WarmupRequests short requests one at a time, recorded
+// in WarmupFile and flagged as warm-ups.
+func warmup(ctx context.Context, cfg Config, d runner.Deps) error {
+	if cfg.WarmupRequests == 0 {
+		return nil
 	}
+	l := cfg.InputLengths[0]
+	_, err := runner.Run(ctx, runner.Plan{
+		Point: "warm-up", Schedule: traffic.InOrder(cfg.WarmupRequests), Records: WarmupFile,
+		Call: func(slot traffic.Slot) (client.Call, error) {
+			prompt, err := d.Prompts.Prompt(l, warmupPoint, slot.Index)
+			return client.Call{Seq: slot.Index, Warmup: true, Prompt: prompt, TargetPromptTokens: l, MaxTokens: warmupTokens}, err
+		},
+	}, d)
+	return err
+}
+
+// runCombination launches one batch, waits for all of it, and analyses
+// it. cfg.Timeout bounds it (--benchmark-timeout): when it passes, or ctx
+// ends, requests still in flight are cancelled and recorded as such, and
+// requests never sent are recorded as not sent.
+func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Deps) (Point, Analysis, error) {
 	maxTokens := OutputTokens(cfg.SamplesPerLength, c.BatchSize, c.InputLength, cfg.EngineChunkSize)
+	// Prompts are built before the launch, so that none delays it.
 	prompts := make([]string, c.BatchSize)
 	for i := range prompts {
 		p, err := d.Prompts.Prompt(c.InputLength, c.Index, i)
 		if err != nil {
-			return Point{}, fmt.Errorf("build prompt: %w", err)
+			return Point{}, Analysis{}, fmt.Errorf("build prompt: %w", err)
 		}
 		prompts[i] = p
 	}
-	pt := Point{Combination: c, Began: time.Now(), Requests: make([]result.Request, c.BatchSize)}
-	var done, failed atomic.Int64
-	ran := make([]bool, c.BatchSize)
-	probe := fidelity.Start()
-	traffic.SequentialLaunch(ctx, pt.Began, c.BatchSize, cfg.TicketTimeout, func(ctx context.Context, slot traffic.Slot, accepted func()) {
-		r := d.Streamer.Stream(ctx, pt.Began, client.Call{
-			Seq: slot.Index, Prompt: prompts[slot.Index], TargetPromptTokens: c.InputLength,
-			MaxTokens: maxTokens, Intended: slot.Intended, OnAccepted: accepted,
-		})
-		pt.Requests[slot.Index] = r
-		ran[slot.Index] = true
-		n := done.Add(1)
-		f := failed.Load()
-		if !r.OK() {
-			f = failed.Add(1)
-			log.Warn("request failed", "point", c.Label(), "req_seq", r.Seq, "error_class", r.ErrClass, "err", r.Err)
-		}
-		if d.Progress != nil {
-			d.Progress(c, int(n), int(f), c.BatchSize)
-		}
-	})
-	pt.Client = probe.Stop()
-	// Slots never admitted (the run ended before their release) are
-	// recorded as cancelled, so nothing is silently missing.
-	for i := range pt.Requests {
-		if !ran[i] {
-			pt.Requests[i] = result.Request{Seq: i, TargetPromptTokens: c.InputLength, TargetOutputTokens: maxTokens,
-				ErrClass: result.ErrCanceled, Err: "not sent: the run ended first"}
-		}
+	runCtx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
 	}
-	pt.EndReason = endReason(ctx)
-	return pt, nil
+	b, err := runner.Run(runCtx, runner.Plan{
+		Point: c.Label(), Schedule: traffic.LaunchInOrder(c.BatchSize, cfg.TicketTimeout.D()), Total: c.BatchSize,
+		Records: c.Label() + "/" + RecordsFile,
+		Call: func(slot traffic.Slot) (client.Call, error) {
+			return client.Call{Seq: slot.Index, Prompt: prompts[slot.Index], TargetPromptTokens: c.InputLength, MaxTokens: maxTokens}, nil
+		},
+		Unsent: func(seq int) result.Request {
+			return result.Request{Seq: seq, TargetPromptTokens: c.InputLength, TargetOutputTokens: maxTokens,
+				ErrClass: result.ErrCanceled, Err: "not sent: the run ended first"}
+		},
+	}, d)
+	p := Point{Combination: c, Began: b.Began, Requests: b.Requests, EndReason: b.EndReason, Client: b.Client}
+	if err != nil {
+		return p, Analysis{}, err
+	}
+	if ctx.Err() != nil {
+		p.EndReason = result.EndInterrupted
+	}
+	a, err := Analyze(p)
+	a.Row.Server = d.ServerSummary(p.Began, time.Now())
+	return p, a, err
 }
 
-func endReason(ctx context.Context) string {
-	switch {
-	case ctx.Err() == nil:
-		return result.EndCompleted
-	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-		return result.EndTimeout
-	default:
-		return result.EndInterrupted
+// check adds the validity checks of one combination to rep.
+func (a Analysis) check(rep *validate.Report, cfg Config, p Point, bounds fidelity.Bounds, promptSalt bool) {
+	Check(rep, cfg, p, a, bounds)
+	if a.Row.Server != nil {
+		a.Row.Server.Check(rep, p.CheckLabel(), p.BatchSize, promptSalt)
 	}
+}
+
+// Recheck reads the decode run saved in dir and runs its validity checks
+// again (--validate-only). A combination whose records are missing fails
+// its metrics_found check. It writes nothing.
+func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, error) {
+	var res Results
+	var rep validate.Report
+	if err := report.ReadJSON(filepath.Join(dir, ResultsFile), &res); err != nil {
+		return res, rep, err
+	}
+	for _, comb := range Combinations(res.Config) {
+		reqs, err := report.ReadRecords(filepath.Join(dir, comb.Label(), RecordsFile))
+		if err != nil {
+			rep.Add("metrics_found", comb.Label(), validate.Fail, "%v", err)
+			continue
+		}
+		p := Point{Combination: comb, Requests: reqs}
+		var saved Row
+		for _, row := range res.Results {
+			if row.BatchSize == comb.BatchSize && row.InputLength == comb.InputLength {
+				saved = row
+			}
+		}
+		p.Client = saved.Fidelity.Sample
+		a, err := Analyze(p)
+		if err != nil {
+			return res, rep, err
+		}
+		a.Row.Server = saved.Server
+		a.check(&rep, res.Config, p, bounds, res.Settings.PromptSalt)
+	}
+	return res, rep, nil
 }
 
 // Row is the summary of one combination.

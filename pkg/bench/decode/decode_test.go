@@ -31,7 +31,7 @@ func TestOutputTokens(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	good := Config{BatchSizes: []int{1, 4}, InputLengths: []int{128}, SamplesPerLength: 10, EngineChunkSize: 512, TicketTimeout: time.Second}
+	good := Config{BatchSizes: []int{1, 4}, InputLengths: []int{128}, SamplesPerLength: 10, EngineChunkSize: 512, TicketTimeout: result.Seconds(time.Second)}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("Validate(good) = %v", err)
 	}
@@ -69,7 +69,7 @@ func stream(seq int, first, gap time.Duration, n int) result.Request {
 func TestAnalyzeAndCheck(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
-	cfg := Config{BatchSizes: []int{2}, InputLengths: []int{128}, SamplesPerLength: 5, EngineChunkSize: 512, TicketTimeout: time.Second}
+	cfg := Config{BatchSizes: []int{2}, InputLengths: []int{128}, SamplesPerLength: 5, EngineChunkSize: 512, TicketTimeout: result.Seconds(time.Second)}
 	out := OutputTokens(5, 2, 128, 512)
 	a0, a1 := stream(0, 10*ms, 10*ms, out), stream(1, 25*ms, 10*ms, out)
 	p := Point{Combination: Combination{BatchSize: 2, InputLength: 128}, Requests: []result.Request{a0, a1}, EndReason: result.EndCompleted}

@@ -5,16 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
+	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
 // Defaults for the prefill benchmark's settings.
@@ -35,6 +38,9 @@ type Config struct {
 	// WarmupRequests are sent first, at the first length, recorded with
 	// warmup true and left out of every statistic.
 	WarmupRequests int `json:"warmup_requests"`
+	// Timeout bounds the whole run (--benchmark-timeout; 0 for none). The
+	// results echo it as settings.benchmark_timeout_s.
+	Timeout time.Duration `json:"-"`
 }
 
 // Validate reports every problem with c, naming the flag at fault.
@@ -53,110 +59,88 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Streamer sends one streamed request; *client.Client implements it.
-type Streamer interface {
-	Stream(ctx context.Context, began time.Time, call client.Call) result.Request
-}
-
-var _ Streamer = (*client.Client)(nil)
-
-// Prompter makes the prompt of one request; *sampler.Sampler implements it.
-type Prompter interface {
-	Prompt(length, point, seq int) (string, error)
-}
-
-// Deps are what Run needs besides its Config.
-type Deps struct {
-	Streamer Streamer
-	Prompts  Prompter
-	Logger   *slog.Logger
-	// Progress, when set, is called after each request with the number
-	// of measured requests done (warm-ups excluded), failed, and the total.
-	Progress func(done, failed, total int)
-}
-
-// Outcome is what a run recorded.
-type Outcome struct {
-	Began     time.Time
-	Requests  []result.Request
-	EndReason string
-	// Client is what the client process did during the run.
-	Client fidelity.Sample
-}
+// ResultsFile and RecordsFile are the run's results and records, in its folder.
+const (
+	ResultsFile = "prefill_results.json"
+	RecordsFile = "requests.jsonl"
+)
 
 // Run sends the warm-up requests and then the stair, one request at a
-// time, until done or ctx ends. Requests are recorded whatever their
-// outcome. When ctx ends early the requests so far are returned with
-// EndReason set from the context's cause (interrupted or timed out).
-func Run(ctx context.Context, cfg Config, d Deps) (Outcome, error) {
+// time, until done, cfg.Timeout passes or ctx ends, and returns
+// everything prefill_results.json holds. Requests are recorded whatever
+// their outcome, and stream to d.Records as they end. When the run stops
+// early the requests so far are analysed, with EndReason saying why. An
+// error (a prompt that could not be built, records that could not be
+// written) comes with the results of what ran.
+func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 	if err := cfg.Validate(); err != nil {
-		return Outcome{}, err
+		return Results{}, err
 	}
-	log := d.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	plan := cfg.plan()
+	runCtx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
 	}
-	plan := make([]int, 0, cfg.WarmupRequests+len(cfg.InputLengths)*cfg.SamplesPerLength)
-	for range cfg.WarmupRequests {
-		plan = append(plan, cfg.InputLengths[0])
+	b, err := runner.Run(runCtx, runner.Plan{
+		Point: "prefill", Schedule: traffic.InOrder(len(plan)), Total: len(plan) - cfg.WarmupRequests, Records: RecordsFile,
+		Call: func(slot traffic.Slot) (client.Call, error) {
+			length := plan[slot.Index]
+			prompt, err := d.Prompts.Prompt(length, 0, slot.Index)
+			return client.Call{Seq: slot.Index, Warmup: slot.Index < cfg.WarmupRequests, Prompt: prompt,
+				TargetPromptTokens: length, MaxTokens: cfg.OutputTokens}, err
+		},
+	}, d)
+	res := Results{
+		Meta: d.Meta.For("prefill", "ttfc"), Config: cfg,
+		Results: Analyze(b.Requests), Errors: result.CountErrors(b.Requests),
+		Fidelity: fidelity.Assess(b.Client, b.Requests), Server: d.ServerSummary(b.Began, time.Now()),
 	}
-	for _, l := range cfg.InputLengths {
-		for range cfg.SamplesPerLength {
+	res.EndReason, res.DurationS = b.EndReason, time.Since(b.Began).Seconds()
+	if !d.SkipValidation {
+		rep := res.check(b.Requests, d.CheckBounds())
+		res.Validation = &rep
+	}
+	return res, err
+}
+
+// plan is the target length of every request in send order: the
+// warm-ups at the first length, then the stair.
+func (c Config) plan() []int {
+	plan := make([]int, 0, c.WarmupRequests+len(c.InputLengths)*c.SamplesPerLength)
+	for range c.WarmupRequests {
+		plan = append(plan, c.InputLengths[0])
+	}
+	for _, l := range c.InputLengths {
+		for range c.SamplesPerLength {
 			plan = append(plan, l)
 		}
 	}
-	total := len(plan) - cfg.WarmupRequests
-	out := Outcome{Began: time.Now(), Requests: make([]result.Request, 0, len(plan))}
-	done, failed := 0, 0
-	var promptErr error
-	probe := fidelity.Start()
-	traffic.Sequential(ctx, out.Began, len(plan), func(ctx context.Context, slot traffic.Slot) {
-		if promptErr != nil {
-			return
-		}
-		length := plan[slot.Index]
-		prompt, err := d.Prompts.Prompt(length, 0, slot.Index)
-		if err != nil {
-			promptErr = err
-			return
-		}
-		warm := slot.Index < cfg.WarmupRequests
-		r := d.Streamer.Stream(ctx, out.Began, client.Call{
-			Seq: slot.Index, Warmup: warm, Prompt: prompt, TargetPromptTokens: length,
-			MaxTokens: cfg.OutputTokens, Intended: slot.Intended,
-		})
-		out.Requests = append(out.Requests, r)
-		if warm {
-			log.Debug("warm-up request", "req_seq", r.Seq, "err", r.Err)
-			return
-		}
-		done++
-		if !r.OK() {
-			failed++
-			log.Warn("request failed", "req_seq", r.Seq, "input_tokens", length, "error_class", r.ErrClass, "err", r.Err)
-		}
-		if d.Progress != nil {
-			d.Progress(done, failed, total)
-		}
-	})
-	out.Client = probe.Stop()
-	if promptErr != nil {
-		return out, fmt.Errorf("build prompt: %w", promptErr)
-	}
-	out.EndReason = endReason(ctx)
-	return out, nil
+	return plan
 }
 
-// endReason names why a run that used ctx stopped.
-func endReason(ctx context.Context) string {
-	switch {
-	case ctx.Err() == nil:
-		return result.EndCompleted
-	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-		return result.EndTimeout
-	default:
-		return result.EndInterrupted
+// check runs the validity checks of the run whose records are reqs.
+func (res Results) check(reqs []result.Request, bounds fidelity.Bounds) validate.Report {
+	rep := Check(res.Config, reqs, res.Fidelity, bounds)
+	if res.Server != nil {
+		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
 	}
+	return rep
+}
+
+// Recheck reads the prefill run saved in dir and runs its validity checks
+// again (--validate-only). It writes nothing.
+func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, error) {
+	var res Results
+	if err := report.ReadJSON(filepath.Join(dir, ResultsFile), &res); err != nil {
+		return res, validate.Report{}, err
+	}
+	reqs, err := report.ReadRecords(filepath.Join(dir, RecordsFile))
+	if err != nil {
+		return res, validate.Report{}, err
+	}
+	return res, res.check(reqs, bounds), nil
 }
 
 // Row is the summary of one input length.

@@ -75,7 +75,7 @@ func (p Point) Valid() bool { return p.NumRequests >= 2 }
 // arrived inside the window. Latency percentiles use the successful
 // requests sent inside the window.
 func Analyze(run LevelRun) Point {
-	start, end := secs(run.Config.WarmupDurationS), secs(run.Config.PointDurationS)
+	start, end := run.Config.WarmupDuration.D(), run.Config.PointDuration.D()
 	win := metrics.Window{Start: start, End: end}
 	p := Point{Level: run.Level, Complete: run.Complete(), WindowStartS: start.Seconds(), WindowEndS: end.Seconds()}
 

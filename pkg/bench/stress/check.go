@@ -29,7 +29,7 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 			rep.Add("no_errors", label, validate.Pass, "all %d requests sent in the window succeeded or were cut at the end", p.Sent)
 		}
 		if p.Cut > 0 {
-			rep.Add("no_cut_requests", label, validate.Warn, "%d requests were still running at the end of the %.0f s grace period and were cut: the latency percentiles leave them out", p.Cut, cfg.GracePeriod.Seconds())
+			rep.Add("no_cut_requests", label, validate.Warn, "%d requests were still running at the end of the %.0f s grace period and were cut: the latency percentiles leave them out", p.Cut, cfg.GracePeriod.D().Seconds())
 		}
 		if p.Fidelity.WallS > 0 {
 			p.Fidelity.Check(&rep, label, bounds)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 // TrafficMode is the arrival pattern.
@@ -64,13 +65,12 @@ type Config struct {
 	TrafficMode  TrafficMode `json:"traffic_mode"`
 	Mode         Mode        `json:"stress_mode"`
 
-	PointDuration  time.Duration `json:"-"`
-	WarmupDuration time.Duration `json:"-"`
-	GracePeriod    time.Duration `json:"-"`
-	// The durations again in seconds, for the results file.
-	PointDurationS  float64 `json:"point_duration_s"`
-	WarmupDurationS float64 `json:"warmup_duration_s"`
-	GracePeriodS    float64 `json:"grace_period_s"`
+	// PointDuration is how long each level sends load; WarmupDuration the
+	// start of it left out of the measurement window; GracePeriod how long
+	// requests still running at its end may finish before they are cut.
+	PointDuration  result.Seconds `json:"point_duration_s"`
+	WarmupDuration result.Seconds `json:"warmup_duration_s"`
+	GracePeriod    result.Seconds `json:"grace_period_s"`
 
 	// Levels are the manual levels.
 	Levels []float64 `json:"concurrency_levels,omitempty"`
@@ -83,22 +83,6 @@ type Config struct {
 	// Seed drives the Poisson arrivals (salted per level).
 	Seed uint64 `json:"seed"`
 }
-
-// WithDurationsInSeconds fills the *S fields from the durations, and the
-// durations from the *S fields when a config was read back from JSON.
-func (c Config) WithDurationsInSeconds() Config {
-	if c.PointDuration == 0 && c.PointDurationS > 0 {
-		c.PointDuration = secs(c.PointDurationS)
-		c.WarmupDuration = secs(c.WarmupDurationS)
-		c.GracePeriod = secs(c.GracePeriodS)
-	}
-	c.PointDurationS = c.PointDuration.Seconds()
-	c.WarmupDurationS = c.WarmupDuration.Seconds()
-	c.GracePeriodS = c.GracePeriod.Seconds()
-	return c
-}
-
-func secs(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
 
 // Validate reports every problem with c, naming the flag at fault.
 func (c Config) Validate() error {
@@ -180,9 +164,4 @@ func (c Config) LevelHeader() string {
 		return "QPS"
 	}
 	return "Concurrency"
-}
-
-// measureWindow is the fixed window throughput is counted in.
-func (c Config) measureWindow() (start, end time.Duration) {
-	return c.WarmupDuration, c.PointDuration
 }

@@ -11,11 +11,14 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
+// sec is n seconds.
+func sec(n int) result.Seconds { return result.Seconds(time.Duration(n) * time.Second) }
+
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 
 func baseConfig() Config {
 	return Config{InputLength: 512, OutputLength: 4, TrafficMode: FixedClients, Mode: Manual, Levels: []float64{1},
-		PointDuration: 10 * time.Second, WarmupDuration: 2 * time.Second, GracePeriod: time.Second}.WithDurationsInSeconds()
+		PointDuration: sec(10), WarmupDuration: sec(2), GracePeriod: sec(1)}
 }
 
 // req is a successful request sent at sent, with its 4 tokens every 100 ms
@@ -33,7 +36,7 @@ func TestAnalyzeWindow(t *testing.T) {
 	t.Parallel()
 	cfg := baseConfig()
 	run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: LevelRunConditions{
-		TrafficMode: FixedClients, PointDurationS: 10, WarmupDurationS: 2, GracePeriodS: 1}}
+		TrafficMode: FixedClients, PointDuration: sec(10), WarmupDuration: sec(2), GracePeriod: sec(1)}}
 	// One request every 500 ms from t=0 to 9.5 s: 20 requests.
 	for i := range 20 {
 		run.Requests = append(run.Requests, req(i, time.Duration(i)*500*time.Millisecond))
@@ -67,7 +70,7 @@ func TestAnalyzeCountsCoalescedTokens(t *testing.T) {
 	t.Parallel()
 	r := req(0, 3*time.Second)
 	r.OutputTokens = 8 // 4 chunks of 2 tokens, per-chunk counts unknown
-	run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: LevelRunConditions{TrafficMode: FixedClients, PointDurationS: 10, WarmupDurationS: 2}}
+	run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: LevelRunConditions{TrafficMode: FixedClients, PointDuration: sec(10), WarmupDuration: sec(2)}}
 	run.Requests = []result.Request{r}
 	if p := Analyze(run); !near(p.OutputToks, 8) {
 		t.Errorf("OutputToks = %v, want 8", p.OutputToks)
@@ -82,7 +85,7 @@ func TestAnalyzeCountsCoalescedTokens(t *testing.T) {
 func TestCheckFailuresAndMonotonicity(t *testing.T) {
 	t.Parallel()
 	cfg := baseConfig()
-	cond := LevelRunConditions{TrafficMode: FixedClients, PointDurationS: 10, WarmupDurationS: 2, GracePeriodS: 1}
+	cond := LevelRunConditions{TrafficMode: FixedClients, PointDuration: sec(10), WarmupDuration: sec(2), GracePeriod: sec(1)}
 	mk := func(level float64, failEvery int) (LevelRun, Point) {
 		run := LevelRun{Level: level, EndReason: result.EndCompleted, Config: cond}
 		for i := range 20 {

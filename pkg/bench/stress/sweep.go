@@ -4,9 +4,17 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
 // Levels returns the levels of the manual and range modes, in run order
@@ -20,87 +28,229 @@ func Levels(cfg Config) []float64 {
 	}
 }
 
-// SweepResult is every level of a run, resumed ones included.
-type SweepResult struct {
-	// Runs are sorted by level.
-	Runs []LevelRun
-	// Plan is the auto scan's record of decisions (auto mode only).
-	Plan *autoscan.Plan
+// Resume is the complete levels of an earlier run (LoadResume), reused by
+// a new run instead of measured again.
+type Resume struct {
+	// Dir is the earlier run's folder.
+	Dir    string
+	Levels []LevelRun
 }
 
-// Sweep runs the levels of cfg's mode. resumed holds complete levels of an
-// earlier run: they are reused, never run again. onLevel is called after
-// each level this sweep runs, before the next starts, so that a level's
-// requests are on disk before more load is sent. When ctx ends the sweep
-// stops after recording the level in progress (marked interrupted).
-func Sweep(ctx context.Context, cfg Config, d Deps, resumed []LevelRun, onLevel func(LevelRun) error) (SweepResult, error) {
-	var res SweepResult
-	byLevel := map[float64]LevelRun{}
-	next := 0
-	for _, r := range resumed {
-		byLevel[r.Level] = r
-		next = max(next, r.Index+1)
+// Deps are what a stress run needs besides its Config.
+type Deps struct {
+	runner.Deps
+	// Resume, when set, holds levels of an earlier run to reuse: they are
+	// copied into this run (records and summaries) and never run again.
+	Resume *Resume
+	// OnLevel, when set, is called after each level (resumed ones first)
+	// with what it recorded and its summary, before the next level starts.
+	// An error ends the run.
+	OnLevel func(LevelRun, Point) error
+}
+
+// Run runs the levels of cfg's mode (auto mode decides them as it goes),
+// reusing d.Resume's, and returns everything stress_results.json holds.
+// Each level's records stream to d.Records as its requests end. When ctx
+// ends the run stops after recording the level in progress (marked
+// interrupted) and returns what it measured, with no error. When auto
+// mode finds no valid level the results come with autoscan.ErrNoValidPoint.
+func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
+	if err := cfg.Validate(); err != nil {
+		return Results{}, err
 	}
-	runOne := func(ctx context.Context, level float64) (LevelRun, error) {
-		if r, ok := byLevel[level]; ok {
-			return r, nil
+	began := time.Now()
+	s := sweep{cfg: cfg, d: d, runs: map[float64]LevelRun{}, points: map[float64]Point{}}
+	err := s.reuse()
+	var plan *autoscan.Plan
+	if err == nil {
+		plan, err = s.run(ctx)
+	}
+	res := Results{
+		Meta: d.Meta.For("stress", "throughput_latency"), TrafficMode: cfg.TrafficMode,
+		InputLength: cfg.InputLength, OutputLength: cfg.OutputLength, Config: cfg, AutoPlan: plan,
+	}
+	if d.Resume != nil {
+		res.ResumedFrom = d.Resume.Dir
+	}
+	res.EndReason = runner.EndReason(ctx)
+	res.DurationS = time.Since(began).Seconds()
+	var all []result.Request
+	for _, level := range slices.Sorted(maps.Keys(s.runs)) {
+		res.Levels = append(res.Levels, s.runs[level])
+		res.Results = append(res.Results, s.points[level])
+		all = append(all, s.runs[level].Requests...)
+	}
+	res.Errors = result.CountErrors(all)
+	if !d.SkipValidation {
+		rep := res.check(d.CheckBounds())
+		res.Validation = &rep
+	}
+	if ctx.Err() != nil {
+		// An interrupted run is not a failure: what ran is kept.
+		return res, nil
+	}
+	return res, err
+}
+
+// check runs the validity checks of res, whose Levels hold their records.
+func (res Results) check(bounds fidelity.Bounds) validate.Report {
+	rep := Check(res.Config, res.Levels, res.Results, bounds)
+	for _, p := range res.Results {
+		if p.Server != nil {
+			p.Server.Check(&rep, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
 		}
-		run, err := RunLevel(ctx, cfg, level, next, d)
-		next++
-		if err != nil {
-			return run, err
+	}
+	return rep
+}
+
+// sweep is one run's levels as they are measured.
+type sweep struct {
+	cfg    Config
+	d      Deps
+	runs   map[float64]LevelRun
+	points map[float64]Point
+	next   int // the index of the next level measured
+}
+
+// reuse records the resumed levels as this run's own.
+func (s *sweep) reuse() error {
+	if s.d.Resume == nil {
+		return nil
+	}
+	for _, r := range s.d.Resume.Levels {
+		p := Analyze(r)
+		s.runs[r.Level], s.points[r.Level] = r, p
+		s.next = max(s.next, r.Index+1)
+		if err := s.d.Save(s.cfg.LevelName(r.Level)+"/"+RecordsFile, r.Requests); err != nil {
+			return err
 		}
-		byLevel[level] = run
-		if onLevel != nil {
-			if err := onLevel(run); err != nil {
-				return run, fmt.Errorf("record level %s: %w", cfg.LevelName(level), err)
+		if s.d.OnLevel != nil {
+			if err := s.d.OnLevel(r, p); err != nil {
+				return fmt.Errorf("record level %s: %w", s.cfg.LevelName(r.Level), err)
 			}
 		}
-		return run, nil
 	}
+	return nil
+}
 
-	var err error
-	if cfg.Mode == Auto {
+// measure returns the level's summary, measuring it unless it is known.
+func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, error) {
+	if r, ok := s.runs[level]; ok {
+		return r, s.points[level], nil
+	}
+	run, err := runLevel(ctx, s.cfg, level, s.next, s.d.Deps)
+	s.next++
+	p := Analyze(run)
+	p.Server = s.d.ServerSummary(run.Began, time.Now())
+	s.runs[level], s.points[level] = run, p
+	if err != nil {
+		return run, p, err
+	}
+	s.d.Log().Info("level done", "level", level, "output_tps", p.OutputThroughput, "requests", p.NumRequests)
+	if s.d.OnLevel != nil {
+		if err := s.d.OnLevel(run, p); err != nil {
+			return run, p, fmt.Errorf("record level %s: %w", s.cfg.LevelName(level), err)
+		}
+	}
+	return run, p, nil
+}
+
+// run measures the levels of the mode, and returns the auto scan's
+// decisions in auto mode.
+func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
+	if s.cfg.Mode == Auto {
 		measured := map[float64]autoscan.Point{}
-		for _, r := range resumed {
-			measured[r.Level] = scanPoint(Analyze(r))
+		for level, p := range s.points {
+			measured[level] = scanPoint(p)
 		}
 		probe := func(ctx context.Context, level float64) (autoscan.Point, error) {
-			run, err := runOne(ctx, level)
+			run, p, err := s.measure(ctx, level)
 			if err != nil {
 				return autoscan.Point{}, err
 			}
 			if !run.Complete() {
-				return autoscan.Point{}, fmt.Errorf("level %s: %w", cfg.LevelName(level), context.Cause(ctx))
+				return autoscan.Point{}, fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
 			}
-			return scanPoint(Analyze(run)), nil
+			return scanPoint(p), nil
 		}
-		var plan autoscan.Plan
-		plan, err = autoscan.Auto(ctx, cfg.Auto, measured, probe)
-		res.Plan = &plan
-	} else {
-		for _, level := range Levels(cfg) {
-			if ctx.Err() != nil {
-				break
-			}
-			var run LevelRun
-			if run, err = runOne(ctx, level); err != nil || !run.Complete() {
-				break
-			}
+		plan, err := autoscan.Auto(ctx, s.cfg.Auto, measured, probe)
+		return &plan, err
+	}
+	for _, level := range Levels(s.cfg) {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		run, _, err := s.measure(ctx, level)
+		if err != nil || !run.Complete() {
+			return nil, err
 		}
 	}
-	for _, r := range byLevel {
-		res.Runs = append(res.Runs, r)
-	}
-	slices.SortFunc(res.Runs, func(a, b LevelRun) int { return cmp.Compare(a.Level, b.Level) })
-	if ctx.Err() != nil {
-		// An interrupted sweep is not a failure: what ran is kept.
-		return res, nil
-	}
-	return res, err
+	return nil, nil
 }
 
 // scanPoint is what the auto scan needs of a point.
 func scanPoint(p Point) autoscan.Point {
 	return autoscan.Point{Level: p.Level, OutputThroughput: p.OutputThroughput, InteractivityP50: p.InteractivityP50, Valid: p.Valid() && p.Complete}
 }
+
+// LoadResume reads the complete levels of the stress run saved in dir,
+// refusing one whose workload (lengths, traffic mode) differs from cfg's.
+func LoadResume(dir string, cfg Config) (*Resume, error) {
+	var old Results
+	if err := report.ReadJSON(filepath.Join(dir, ResultsFile), &old); err != nil {
+		return nil, err
+	}
+	switch {
+	case old.InputLength != cfg.InputLength:
+		return nil, fmt.Errorf("%s used --input-length %d, this run asks for %d: refusing to mix workloads", dir, old.InputLength, cfg.InputLength)
+	case old.OutputLength != cfg.OutputLength:
+		return nil, fmt.Errorf("%s used --output-length %d, this run asks for %d: refusing to mix workloads", dir, old.OutputLength, cfg.OutputLength)
+	case old.TrafficMode != cfg.TrafficMode:
+		return nil, fmt.Errorf("%s used --traffic-mode %s, this run asks for %s: refusing to mix workloads", dir, old.TrafficMode, cfg.TrafficMode)
+	}
+	res := &Resume{Dir: dir}
+	for _, lr := range old.Levels {
+		if !lr.Complete() {
+			continue
+		}
+		reqs, err := report.ReadRecords(filepath.Join(dir, cfg.LevelName(lr.Level), RecordsFile))
+		if err != nil {
+			return nil, fmt.Errorf("level %s: %w", cfg.LevelName(lr.Level), err)
+		}
+		lr.Requests = reqs
+		res.Levels = append(res.Levels, lr)
+	}
+	return res, nil
+}
+
+// Recheck reads the stress run saved in dir and runs its validity checks
+// again on its records (--validate-only). The returned results hold the
+// points analysed afresh from the records. It writes nothing.
+func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, error) {
+	var res Results
+	if err := report.ReadJSON(filepath.Join(dir, ResultsFile), &res); err != nil {
+		return res, validate.Report{}, err
+	}
+	saved := map[float64]Point{}
+	for _, p := range res.Results {
+		saved[p.Level] = p
+	}
+	res.Results = res.Results[:0]
+	for i, lr := range res.Levels {
+		reqs, err := report.ReadRecords(filepath.Join(dir, res.Config.LevelName(lr.Level), RecordsFile))
+		if err != nil {
+			return res, validate.Report{}, fmt.Errorf("level %s: %w", res.Config.LevelName(lr.Level), err)
+		}
+		res.Levels[i].Requests = reqs
+		p := Analyze(res.Levels[i])
+		p.Server = saved[lr.Level].Server
+		res.Results = append(res.Results, p)
+	}
+	slices.SortFunc(res.Levels, func(a, b LevelRun) int { return cmp.Compare(a.Level, b.Level) })
+	slices.SortFunc(res.Results, func(a, b Point) int { return cmp.Compare(a.Level, b.Level) })
+	return res, res.check(bounds), nil
+}
+
+// ErrNoValidPoint is autoscan.ErrNoValidPoint: auto mode found no level
+// with enough samples.
+var ErrNoValidPoint = autoscan.ErrNoValidPoint

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/compare"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/chart"
+	"github.com/veeksha-go/veeksha/pkg/report/console"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// benchmark is what each binary's command gives the common flow: flags
+// to a Config, the Config to pkg/bench's Run, the results to a view.
+type benchmark interface {
+	common() *Common
+	validate() error
+	bench() Bench
+	// start prepares the run before anything is created and describes
+	// it: banner rows, the most concurrent streams, the prompt lengths to
+	// calibrate. An error is the user's to fix.
+	start() (runStart, error)
+	// measure runs the benchmark; files receives per-point files.
+	measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error)
+	// recheck re-runs the checks of the saved run in dir.
+	recheck(dir string, bounds fidelity.Bounds) (view, validate.Report, error)
+	// load reads a saved run for --compare-to.
+	load(dir string) (view, error)
+}
+
+// view is a run's results as the reporters see them.
+type view struct {
+	meta        *result.Meta
+	results     any
+	resultsFile string
+	csvFile     string
+	table       tableView
+	charts      []chart.Chart
+	values      []compare.Value
+	validation  *validate.Report
+	facts       [][2]string
+}
+
+// tableView writes one results table as CSV and on the console.
+type tableView struct {
+	csv   func(io.Writer) error
+	print func(io.Writer, console.Options) error
+}
+
+func newTableView[T any](t report.Table[T]) tableView {
+	return tableView{
+		csv:   func(w io.Writer) error { return report.WriteCSV(w, t) },
+		print: func(w io.Writer, o console.Options) error { return console.Table(w, t, o) },
+	}
+}
+
+// execute runs benchmark b end to end: --validate-only, or the
+// self-check, session, run folder and banner, the run, its files, the
+// printed results and the exit code.
+func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
+	c := b.common()
+	cmp, err := c.resolveComparison(b.bench())
+	if err != nil {
+		return err
+	}
+	var other view
+	if cmp != nil {
+		if other, err = b.load(cmp.dir); err != nil {
+			return usagef("--compare-to %s: %v", cmp.dir, err)
+		}
+	}
+	if c.ValidateOnly {
+		return validateOnly(e, b, cmp, other)
+	}
+	plan, err := b.start()
+	if err != nil {
+		return err
+	}
+	s, dir, err := beginRun(ctx, e, c, log, plan)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	files := newRunFiles(dir, log)
+	ui := newProgress(e, c)
+	deps := runner.Deps{
+		Sender: s.client, Prompts: s.sampler, Logger: log, Progress: ui.update, Records: files.records,
+		Meta:           result.Meta{ToolVersion: e.build.String(), StartedAt: s.started, Settings: s.settings},
+		SkipValidation: c.SkipValidation, Bounds: c.bounds(),
+	}
+	if scr := s.scrape(ctx); scr != nil {
+		defer scr.Stop()
+		deps.Server = scr
+	}
+	v, runErr := b.measure(ctx, deps, files)
+	ui.stop()
+	if v.meta == nil {
+		return runErr // nothing was measured
+	}
+	v.facts = append([][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}}, v.facts...)
+	title := fmt.Sprintf("%s — %s", titleCase(b.bench()), s.settings.Model)
+	if err := finishRun(ctx, e, dir, files, title, v, cmp, other); err != nil {
+		return err
+	}
+	return verdict(e, v, runErr)
+}
+
+// verdict turns a finished run into its exit: a run error, failed
+// validation (3), an interrupt (130).
+func verdict(e *env, v view, runErr error) error {
+	if runErr != nil && !errors.Is(runErr, stress.ErrNoValidPoint) {
+		return runErr
+	}
+	if err := finishValidation(e, v.validation); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if v.meta.EndReason == result.EndInterrupted {
+		return exitError{code: ExitInterrupted}
+	}
+	return nil
+}
+
+// validateOnly re-runs the checks of an existing run and creates nothing.
+func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
+	c := b.common()
+	dir, err := report.Resolve(c.OutputDir, string(b.bench()), c.RunDir)
+	if err != nil {
+		return usageError{err}
+	}
+	v, rep, err := b.recheck(dir, c.bounds())
+	if err != nil {
+		return usageError{err}
+	}
+	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
+	if cmp != nil {
+		t, err := cmp.write(nil, v.values, other.values)
+		if err != nil {
+			return err
+		}
+		if err := printComparison(e, t); err != nil {
+			return err
+		}
+	}
+	return finishValidation(e, &rep)
+}
+
+// titleCase is a benchmark's name as a title: "Prefill".
+func titleCase(b Bench) string {
+	s := string(b)
+	if s == "" {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// pointFile is the path of a point's file in the run folder.
+func pointFile(point, name string) string { return filepath.Join(point, name) }
