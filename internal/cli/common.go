@@ -26,7 +26,7 @@ type Common struct {
 	APIKey  string `name:"api-key" aliases:"api_key" env:"VEEKSHA_API_KEY,OPENAI_API_KEY" help:"API key, sent as a bearer token (also read from VEEKSHA_API_KEY or OPENAI_API_KEY)."`
 	// Endpoint chooses chat completions (chat template applied by the server) or raw completions.
 	Endpoint         string         `enum:"chat,completions" default:"chat" help:"API to call: chat (/chat/completions, the server applies its chat template) or completions (/completions, raw prompt). One of: ${enum}."`
-	OutputDir        string         `name:"output-dir" aliases:"output_dir" type:"path" default:"${default_output_dir}" help:"Base folder for results: <output-dir>/<benchmark>/<UTC timestamp>/."`
+	OutputDir        string         `name:"output-dir" aliases:"output_dir" type:"path" predictor:"dir" default:"${default_output_dir}" help:"Base folder for results: <output-dir>/<benchmark>/<UTC timestamp>/."`
 	Seed             uint64         `default:"${default_seed}" help:"Seed for prompt content and arrival times."`
 	RequestTimeout   Seconds        `name:"request-timeout" aliases:"request_timeout" default:"${default_request_timeout}" help:"Deadline for one request, stream included, in seconds or as a duration (2m)."`
 	BenchmarkTimeout Seconds        `name:"benchmark-timeout" aliases:"benchmark_timeout" default:"${default_benchmark_timeout}" help:"Deadline for a prefill run or one decode (batch, length) run; in-flight requests are cancelled and recorded when it passes."`
@@ -40,7 +40,7 @@ type Common struct {
 	CompareTo        string         `name:"compare-to" help:"Set this run against an earlier run of the same benchmark (a run folder, or latest): print the change of every headline number, write comparison.json/.csv and overlay plots. With --validate-only, compare the validated run and write nothing."`
 	SelfCheck        bool           `name:"self-check" help:"Before the run, drive the planned concurrency against a built-in zero-cost engine for a few seconds, print the client's own timing error, and refuse a plan this machine cannot drive faithfully."`
 	MaxClientLag     Seconds        `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
-	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" help:"Print a shell completion script (bash, zsh or fish) and exit."`
+	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" predictor:"shell" help:"Print a shell completion script (bash, zsh or fish) and exit."`
 	LogFormat        string         `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
 	RunDir           string         `arg:"" optional:"" name:"run-dir" help:"With --validate-only: the run folder to validate (default: the latest run)."`
 }

@@ -6,189 +6,172 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/alecthomas/kong"
 )
 
-// completionTestCLI has one flag of every kind the scripts treat
-// differently. The help texts hold characters that need quoting.
-type completionTestCLI struct {
-	Verbose    bool           `short:"v" help:"Say more. Much more."`
-	Color      bool           `negatable:"" help:"Colour the output."`
-	Mode       string         `enum:"fast,slow" default:"fast" help:"How to run: ${enum}."`
-	Out        string         `type:"path" aliases:"out_dir" help:"Where to write."`
-	Cache      string         `type:"existingdir" help:"A folder."`
-	Model      string         `required:"" help:"The model's name [in brackets] with a back\\slash: see --mode."`
-	Secret     string         `hidden:"" help:"Not shown."`
-	Completion CompletionFlag `help:"Print a completion script."`
-	RunDir     string         `arg:"" optional:"" type:"path" help:"A run folder."`
+// testMainEnv makes the test binary run as a benchmark binary (its value
+// names the benchmark), so that a shell can call it back for completions.
+const testMainEnv = "VEEKSHA_CLI_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if b := os.Getenv(testMainEnv); b != "" {
+		os.Exit(Main(Bench(b), os.Args[1:], os.Stdout, os.Stderr, Build{Version: "test"}))
+	}
+	os.Exit(m.Run())
 }
 
-// testApp builds the kong model of completionTestCLI named "tapp".
-func testApp(t *testing.T) *kong.Kong {
+// lines splits a command's output into sorted lines.
+func lines(out string) []string {
+	var got []string
+	if s := strings.TrimSuffix(out, "\n"); s != "" {
+		got = strings.Split(s, "\n")
+	}
+	slices.Sort(got)
+	return got
+}
+
+// completionDir is a folder with a file and two subfolders, one with a
+// space in its name, for folder-name completion; the test runs in it.
+func completionDir(t *testing.T) string {
 	t.Helper()
-	k, err := kong.New(&completionTestCLI{}, kong.Name("tapp"))
-	if err != nil {
-		t.Fatalf("kong.New: %v", err)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "alpha.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return k
+	for _, d := range []string{"a dir", "sub"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
-func testScript(t *testing.T, shell string) string {
+// completeCLI runs benchmark b in-process as a shell asking for
+// completions of line with the cursor at point, and returns its exit code,
+// the words it offered and stderr.
+func completeCLI(t *testing.T, b Bench, line string, point int) (int, []string, string) {
 	t.Helper()
-	s, err := completionScript(testApp(t).Model, shell)
-	if err != nil {
-		t.Fatalf("completionScript(%s) error: %v", shell, err)
-	}
-	return s
+	t.Setenv("COMP_LINE", line)
+	t.Setenv("COMP_POINT", strconv.Itoa(point))
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, now: time.Now, completing: true}
+	code := run(t.Context(), b, nil, e)
+	return code, lines(out.String()), errOut.String()
 }
 
-func TestCompletionScriptContents(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		shell string
-		want  []string
-	}{
-		{"bash", []string{
-			"complete -F _tapp tapp",
-			`compgen -W "fast slow"`, `compgen -W "bash zsh fish"`,
-			"--out|--out_dir)", "compgen -d", "compgen -f",
-			"--verbose", "-v", "--color", "--no-color", "--mode", "--cache", "--model", "--completion", "--help",
-		}},
-		{"zsh", []string{
-			"#compdef tapp", "compdef _tapp tapp",
-			"'(-v --verbose)'{-v,--verbose}'[Say more]'",
-			"'--no-color[Colour the output]'",
-			"'--mode=[How to run: fast,slow]:mode:(fast slow)'",
-			"'--out=[Where to write]:out:_files'",
-			"'--cache=[A folder]:cache:_files -/'",
-			`'--model=[The model'\''s name \[in brackets\] with a back\\slash: see --mode]:model: '`,
-			"'--completion=[Print a completion script]:completion:(bash zsh fish)'",
-			"'::run-dir:_files'",
-		}},
-		{"fish", []string{
-			"complete -c tapp -s v -l verbose -d 'Say more'",
-			"complete -c tapp -l no-color -d 'Colour the output'",
-			"complete -c tapp -l mode -x -a 'fast slow'",
-			"complete -c tapp -l out -r -F",
-			"complete -c tapp -l cache -x -a '(__fish_complete_directories)'",
-			`complete -c tapp -l model -x -d 'The model\'s name [in brackets] with a back\\slash: see --mode'`,
-			"complete -c tapp -l completion -x -a 'bash zsh fish'",
-			"complete -c tapp -F\n",
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.shell, func(t *testing.T) {
-			t.Parallel()
-			s := testScript(t, tt.shell)
-			for _, w := range tt.want {
-				if !strings.Contains(s, w) {
-					t.Errorf("completionScript(%s) lacks %q:\n%s", tt.shell, w, s)
-				}
-			}
-			if strings.Contains(s, "secret") {
-				t.Errorf("completionScript(%s) offers the hidden flag --secret:\n%s", tt.shell, s)
-			}
-		})
-	}
-}
-
-func TestCompletionScriptErrors(t *testing.T) {
-	t.Parallel()
-	type withCommand struct {
-		Run struct{} `cmd:"" help:"Run."`
-	}
-	type badEnum struct {
-		Mode string `enum:"a b,c" default:"c"`
-	}
+// kongplete answers from the binaries' own flag structs. Not parallel:
+// COMP_LINE is in the process environment, where kongplete reads it.
+func TestCompleteLine(t *testing.T) {
+	t.Chdir(completionDir(t))
 	tests := []struct {
 		name  string
-		cli   any
-		shell string
-		want  string
+		bench Bench
+		line  string
+		point int // cursor position; -1 for the end of the line
+		want  []string
 	}{
-		{"unknown shell", &completionTestCLI{}, "tcsh", `unknown shell "tcsh"`},
-		{"subcommands", &withCommand{}, "bash", "subcommands"},
-		{"unquotable enum value", &badEnum{}, "zsh", `"a b"`},
+		{"flag prefix", Prefill, "veeksha.microbench.prefill --endp", -1, []string{"--endpoint"}},
+		{"own flag", Decode, "veeksha.microbench.decode --batch-s", -1, []string{"--batch-sizes"}},
+		{"own flags", Stress, "veeksha.microbench.stress --concurrency-", -1, []string{"--concurrency-levels", "--concurrency-max", "--concurrency-min", "--concurrency-points"}},
+		{"short flags", Prefill, "veeksha.microbench.prefill -", -1, nil}, // checked below
+		{"enum value", Prefill, "veeksha.microbench.prefill --endpoint ", -1, []string{"chat", "completions"}},
+		{"enum after =", Decode, "veeksha.microbench.decode -q --log-level=w", -1, []string{"warn"}},
+		{"shells", Stress, "veeksha.microbench.stress --completion ", -1, []string{"bash", "fish", "zsh"}},
+		{"folders only", Prefill, "veeksha.microbench.prefill --output-dir ", -1, []string{"./", "a dir/", "sub/"}},
+		{"folder prefix", Prefill, "veeksha.microbench.prefill --output-dir s", -1, []string{"sub/"}},
+		{"free text", Prefill, "veeksha.microbench.prefill --model ", -1, nil},
+		{"argument", Prefill, "veeksha.microbench.prefill --validate-only ", -1, nil},
+		{"cursor inside the line", Prefill, "veeksha.microbench.prefill --endpoint c --seed 1", len("veeksha.microbench.prefill --endpoint c"), []string{"chat", "completions"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			k, err := kong.New(tt.cli, kong.Name("tapp"))
-			if err != nil {
-				t.Fatalf("kong.New: %v", err)
+			point := tt.point
+			if point < 0 {
+				point = len(tt.line)
 			}
-			_, err = completionScript(k.Model, tt.shell)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("completionScript(%s) error = %v, want one containing %q", tt.shell, err, tt.want)
+			code, got, stderr := completeCLI(t, tt.bench, tt.line, point)
+			if code != ExitOK || stderr != "" {
+				t.Fatalf("complete %q: exit %d, stderr %q", tt.line, code, stderr)
+			}
+			if tt.name == "short flags" {
+				for _, w := range []string{"-q", "-h", "--quiet", "--input-lengths", "--completion"} {
+					if !slices.Contains(got, w) {
+						t.Errorf("complete %q = %q, lacks %q", tt.line, got, w)
+					}
+				}
+				return
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("complete %q = %q, want %q", tt.line, got, tt.want)
 			}
 		})
 	}
-	if _, err := completionScript(nil, "bash"); err == nil {
-		t.Errorf("completionScript(nil, bash) error = nil, want an error")
-	}
 }
 
-// errExit carries kong's exit code out of a parse, as run does.
-type errExit int
-
-// parseCLI parses args into completionTestCLI and reports whether kong
-// asked to exit, with which code, and what it printed.
-func parseCLI(t *testing.T, args ...string) (code int, exited bool, stdout string, err error) {
-	t.Helper()
-	var out bytes.Buffer
-	k, err := kong.New(&completionTestCLI{}, kong.Name("tapp"), kong.Writers(&out, &out),
-		kong.Exit(func(c int) { panic(errExit(c)) }))
-	if err != nil {
-		t.Fatalf("kong.New: %v", err)
+// COMP_LINE is read by Main only: a run in-process with it set in the
+// environment parses its arguments as usual.
+func TestCompleteOnlyWhenAsked(t *testing.T) {
+	t.Setenv("COMP_LINE", "veeksha.microbench.prefill --endp")
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, "--version")
+	if code != ExitOK || !strings.Contains(stdout, "test") || strings.Contains(stdout, "--endpoint") {
+		t.Errorf("--version with COMP_LINE set: exit %d, stdout %q, stderr %q; want the version", code, stdout, stderr)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			c, ok := p.(errExit)
-			if !ok {
-				panic(p)
-			}
-			code, exited, stdout = int(c), true, out.String()
-		}
-	}()
-	_, err = k.Parse(args)
-	return 0, false, out.String(), err
 }
 
 func TestCompletionFlag(t *testing.T) {
 	t.Parallel()
-	for _, shell := range completionShells {
-		t.Run(shell, func(t *testing.T) {
-			t.Parallel()
-			// --model is required: the script must print without it.
-			code, exited, out, err := parseCLI(t, "--completion", shell)
-			if err != nil || !exited || code != 0 {
-				t.Fatalf("parse --completion %s = exit %v code %d err %v, want exit 0", shell, exited, code, err)
-			}
-			if want := testScript(t, shell); out != want {
-				t.Errorf("--completion %s printed:\n%s\nwant:\n%s", shell, out, want)
-			}
-		})
+	for _, b := range []Bench{Prefill, Decode, Stress} {
+		for _, shell := range completionShells {
+			t.Run(string(b)+"/"+shell, func(t *testing.T) {
+				t.Parallel()
+				// A run needs no flag to print the script.
+				code, stdout, stderr := runCLI(t, t.Context(), b, "--completion", shell)
+				if code != ExitOK {
+					t.Fatalf("--completion %s: exit %d, stderr:\n%s", shell, code, stderr)
+				}
+				want, err := completionScript(shell, b.Binary(), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stdout != want {
+					t.Errorf("--completion %s printed:\n%s\nwant:\n%s", shell, stdout, want)
+				}
+			})
+		}
 	}
 	t.Run("unknown shell", func(t *testing.T) {
 		t.Parallel()
-		_, exited, _, err := parseCLI(t, "--model", "m", "--completion", "tcsh")
-		if exited || err == nil || !strings.Contains(err.Error(), `unknown shell "tcsh"`) {
-			t.Errorf("parse --completion tcsh = exited %v err %v, want a parse error naming the shell", exited, err)
+		code, _, stderr := runCLI(t, t.Context(), Prefill, "--completion", "tcsh")
+		if code != ExitUsage || !strings.Contains(stderr, `unknown shell "tcsh"`) {
+			t.Errorf("--completion tcsh: exit %d, stderr %q; want a usage error naming the shell", code, stderr)
 		}
 	})
-	t.Run("absent", func(t *testing.T) {
-		t.Parallel()
-		_, exited, _, err := parseCLI(t, "--model", "m")
-		if exited || err != nil {
-			t.Errorf("parse without --completion = exited %v err %v, want a normal parse", exited, err)
+}
+
+func TestCompletionScriptQuoting(t *testing.T) {
+	t.Parallel()
+	bin := `/opt/it's here/veeksha.microbench.prefill`
+	tests := []struct{ shell, want string }{
+		{"bash", `complete -C ''\''/opt/it'\''\'\'''\''s here/veeksha.microbench.prefill'\''' veeksha.microbench.prefill`},
+		{"zsh", `complete -C ''\''/opt/it'\''\'\'''\''s here/veeksha.microbench.prefill'\''' veeksha.microbench.prefill`},
+		{"fish", `    '/opt/it\'s here/veeksha.microbench.prefill' | string replace`},
+	}
+	for _, tt := range tests {
+		s, err := completionScript(tt.shell, "veeksha.microbench.prefill", bin)
+		if err != nil || !strings.Contains(s, tt.want) {
+			t.Errorf("completionScript(%s) = %v:\n%s\nwant a line with %s", tt.shell, err, s, tt.want)
 		}
-	})
+	}
+	if _, err := completionScript("tcsh", "veeksha.microbench.prefill", bin); err == nil {
+		t.Errorf("completionScript(tcsh) error = nil, want an error")
+	}
+	if _, err := completionScript("bash", "a b", bin); err == nil {
+		t.Errorf(`completionScript(bash, "a b") error = nil, want an error`)
+	}
 }
 
 // shellOrSkip returns the path of a shell, or skips the test when it is
@@ -202,181 +185,123 @@ func shellOrSkip(t *testing.T, name string) string {
 	return p
 }
 
-func TestCompletionSyntax(t *testing.T) {
-	t.Parallel()
-	check := map[string][]string{"bash": {"-n"}, "zsh": {"-n"}, "fish": {"--no-execute"}}
-	for _, shell := range completionShells {
-		t.Run(shell, func(t *testing.T) {
-			t.Parallel()
-			bin := shellOrSkip(t, shell)
-			f := filepath.Join(t.TempDir(), "completion."+shell)
-			if err := os.WriteFile(f, []byte(testScript(t, shell)), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.CommandContext(t.Context(), bin, append(check[shell], f)...).CombinedOutput(); err != nil {
-				t.Errorf("%s %v rejects the script: %v\n%s", shell, check[shell], err, out)
-			}
-		})
-	}
-}
-
-// completionDir is a folder with two files and a subfolder whose name has
-// a space, for file-name completion.
-func completionDir(t *testing.T) string {
+// installedScript writes the script --completion shell prints for a
+// prefill binary whose path needs quoting (a link to the test binary,
+// which TestMain turns into the benchmark), and returns the script's path.
+func installedScript(t *testing.T, shell string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"alpha.txt", "beta.json"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "a dir"), 0o700); err != nil {
+	exe, err := os.Executable()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
-}
-
-// The bash script, run by bash on a simulated command line (COMP_WORDS
-// split the way readline splits it), offers the right words.
-func TestCompletionBash(t *testing.T) {
-	t.Parallel()
-	bash := shellOrSkip(t, "bash")
-	dir := completionDir(t)
-	script := filepath.Join(dir, "tapp.bash")
-	if err := os.WriteFile(script, []byte(testScript(t, "bash")), 0o600); err != nil {
+	dir := filepath.Join(t.TempDir(), "it's here")
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name  string
-		words []string // the command line; the last word is being completed
-		want  []string
-	}{
-		{"long flag prefix", []string{"tapp", "--co"}, []string{"--color", "--completion"}},
-		{"negation", []string{"tapp", "--no-"}, []string{"--no-color"}},
-		{"short flags listed", []string{"tapp", "-"}, []string{"--cache", "--color", "--completion", "--help", "--mode", "--model", "--no-color", "--out", "--verbose", "-h", "-v"}},
-		{"enum value", []string{"tapp", "--mode", ""}, []string{"fast", "slow"}},
-		{"enum value prefix", []string{"tapp", "--mode", "s"}, []string{"slow"}},
-		{"enum after = split", []string{"tapp", "--mode", "=", ""}, []string{"fast", "slow"}},
-		{"enum after = cursor on =", []string{"tapp", "--mode", "="}, []string{"fast", "slow"}},
-		{"enum after = split with prefix", []string{"tapp", "--mode", "=", "f"}, []string{"fast"}},
-		{"enum in one word", []string{"tapp", "--mode=s"}, []string{"--mode=slow"}},
-		{"shells", []string{"tapp", "-v", "--completion", "z"}, []string{"zsh"}},
-		{"path flag", []string{"tapp", "--out", "al"}, []string{"alpha.txt"}},
-		{"path flag by alias", []string{"tapp", "--out_dir", "b"}, []string{"beta.json"}},
-		{"directory flag", []string{"tapp", "--cache", ""}, []string{"a dir"}},
-		{"free text flag", []string{"tapp", "--model", ""}, nil},
-		{"path argument", []string{"tapp", "--model", "m", ""}, []string{"a dir", "alpha.txt", "beta.json", "tapp.bash"}},
-		{"bool flag then argument", []string{"tapp", "-v", "al"}, []string{"alpha.txt"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			// The words go in as arguments, so no quoting is needed.
-			prog := `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _tapp; printf '%s\n' "${COMPREPLY[@]}"`
-			cmd := exec.CommandContext(t.Context(), bash, append([]string{"--norc", "--noprofile", "-c", prog, "bash", script}, tt.words...)...)
-			cmd.Dir = dir
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("bash: %v", err)
-			}
-			var got []string
-			if s := strings.TrimSuffix(string(out), "\n"); s != "" {
-				got = strings.Split(s, "\n")
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("complete %q = %q, want %q", tt.words, got, tt.want)
-			}
-		})
-	}
-}
-
-// The fish script, asked through fish's own `complete -C`, offers the
-// right words with their descriptions.
-func TestCompletionFish(t *testing.T) {
-	t.Parallel()
-	fish := shellOrSkip(t, "fish")
-	dir := completionDir(t)
-	script := filepath.Join(dir, "tapp.fish")
-	if err := os.WriteFile(script, []byte(testScript(t, "fish")), 0o600); err != nil {
+	bin := filepath.Join(dir, Prefill.Binary())
+	if err := os.Symlink(exe, bin); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		line string
-		want []string
-	}{
-		{"long flag prefix", "tapp --mod", []string{"--mode\tHow to run: fast,slow", "--model\tThe model's name [in brackets] with a back\\slash: see --mode"}},
-		{"enum value", "tapp --mode ", []string{"fast\tHow to run: fast,slow", "slow\tHow to run: fast,slow"}},
-		{"free text flag", "tapp --model ", nil},
-		{"path flag", "tapp --out al", []string{"alpha.txt"}},
-		{"directory flag", "tapp --cache ", []string{"a dir/\tDirectory"}},
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, now: time.Now, executable: bin}
+	if code := run(t.Context(), Prefill, []string{"--completion", shell}, e); code != ExitOK {
+		t.Fatalf("--completion %s: exit %d, stderr:\n%s", shell, code, errOut.String())
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, fish, "--no-config", "-c", `source $argv[1]; complete -C $argv[2]`, script, tt.line)
-			cmd.Dir = dir
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("fish: %v", err)
-			}
-			var got []string
-			if s := strings.TrimSuffix(string(out), "\n"); s != "" {
-				got = strings.Split(s, "\n")
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("complete -C %q = %q, want %q", tt.line, got, tt.want)
-			}
-		})
+	script := filepath.Join(t.TempDir(), "completion."+shell)
+	if err := os.WriteFile(script, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	return script
 }
 
-// Once a binary's command struct embeds CompletionFlag, --completion
-// prints a script that lists its own flags.
-func TestCompletionBinaries(t *testing.T) {
+// shellCompletion runs a shell program with args in a folder made by
+// completionDir, with the test binary set to run as prefill, and returns
+// its sorted output lines.
+func shellCompletion(t *testing.T, shell string, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shell, args...)
+	cmd.Dir = completionDir(t)
+	cmd.Env = append(os.Environ(), testMainEnv+"="+string(Prefill))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", shell, err, stderr.String())
+	}
+	return lines(string(out))
+}
+
+// The scripts, loaded by the shell, make it call the binary back and offer
+// what the binary answers. Only a terminal makes bash complete, so the
+// test reads the command the script registered (complete -p) and runs it
+// the way bash does: as shell code, with COMP_LINE and COMP_POINT set and
+// the command, the word and the word before it as arguments. zsh runs it
+// through compgen -C of its bashcompinit; fish completes a line itself
+// with complete -C.
+func TestCompletionShells(t *testing.T) {
 	t.Parallel()
+	type completion struct {
+		line, word string // word: the word being completed, split at = the way bash splits it
+		want       []string
+	}
+	common := []completion{
+		{"veeksha.microbench.prefill --endp", "--endp", []string{"--endpoint"}},
+		{"veeksha.microbench.prefill --endpoint ", "", []string{"chat", "completions"}},
+		{"veeksha.microbench.prefill -q --output-dir s", "s", []string{"sub/"}},
+		{"veeksha.microbench.prefill --model ", "", nil},
+	}
+	// zsh's bashcompinit splits the answer at spaces: "a dir/" would come
+	// back as "a" and "dir/".
+	spaced := completion{"veeksha.microbench.prefill -q --output-dir a", "a", []string{"a dir/"}}
+	// The command registered for the prefill binary: what bash and zsh
+	// eval, with COMP_LINE set, when completing.
+	const bashCmd = `capture() { local OPTIND o; while getopts C: o; do [[ $o == C ]] && cmd=$OPTARG; done; }
+spec=$(complete -p veeksha.microbench.prefill) || exit 3
+eval "capture ${spec#complete }"`
 	tests := []struct {
-		bench Bench
-		cmd   any
-		flag  string // one of the binary's own flags
+		shell string
+		prog  string // $1 the script, $2 the line, $3 the word
+		extra []completion
 	}{
-		{Prefill, PrefillCmd{}, "input-lengths"},
-		{Decode, DecodeCmd{}, "batch-sizes"},
-		{Stress, StressCmd{}, "concurrency-levels"},
+		{"bash", `source "$1"
+` + bashCmd + `
+export COMP_LINE=$2 COMP_POINT=${#2}
+eval "$cmd veeksha.microbench.prefill \"\$3\" prev"`, []completion{
+			spaced, {"veeksha.microbench.prefill --endpoint=c", "c", []string{"chat", "completions"}},
+		}},
+		{"zsh", `autoload -U compinit && compinit -u -D
+source $1
+a=(${(z)_comps[veeksha.microbench.prefill]})
+[[ $a[1] == _bash_complete ]] || exit 3
+shift a
+export COMP_LINE=$2 COMP_POINT=${#2}
+compgen ${(Q)a[@]} -- $3`, nil},
+		{"fish", `source $argv[1]; complete -C $argv[2]`, []completion{
+			spaced,
+			{"veeksha.microbench.prefill --endpoint=c", "", []string{"--endpoint=chat", "--endpoint=completions"}},
+		}},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.bench), func(t *testing.T) {
+		t.Run(tt.shell, func(t *testing.T) {
 			t.Parallel()
-			if !hasField(reflect.TypeOf(tt.cmd), reflect.TypeFor[CompletionFlag]()) {
-				t.Skipf("%T has no CompletionFlag field yet", tt.cmd)
-			}
-			for _, shell := range completionShells {
-				code, stdout, stderr := runCLI(t, t.Context(), tt.bench, "--completion", shell)
-				if code != ExitOK {
-					t.Fatalf("%s --completion %s: exit %d, stderr:\n%s", tt.bench.Binary(), shell, code, stderr)
+			sh := shellOrSkip(t, tt.shell)
+			script := installedScript(t, tt.shell)
+			for _, c := range append(common, tt.extra...) {
+				var args []string
+				switch tt.shell {
+				case "bash":
+					args = []string{"--norc", "--noprofile", "-c", tt.prog, "bash", script, c.line, c.word}
+				case "zsh":
+					args = []string{"-f", "-c", tt.prog, "zsh", script, c.line, c.word}
+				case "fish":
+					args = []string{"--no-config", "-c", tt.prog, script, c.line}
 				}
-				// Flag names without dashes: fish writes "-l api-base".
-				for _, want := range []string{tt.bench.Binary(), tt.flag, "api-base", "output-dir", "completion"} {
-					if !strings.Contains(stdout, want) {
-						t.Errorf("%s --completion %s lacks %q:\n%s", tt.bench.Binary(), shell, want, stdout)
-					}
+				if got := shellCompletion(t, sh, args...); !slices.Equal(got, c.want) {
+					t.Errorf("%s: complete %q = %q, want %q", tt.shell, c.line, got, c.want)
 				}
 			}
 		})
 	}
-}
-
-// hasField reports whether struct type st has a field of type ft, itself
-// or in an embedded struct (Common).
-func hasField(st, ft reflect.Type) bool {
-	for f := range st.Fields() {
-		if f.Type == ft || (f.Anonymous && f.Type.Kind() == reflect.Struct && hasField(f.Type, ft)) {
-			return true
-		}
-	}
-	return false
 }

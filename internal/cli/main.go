@@ -84,6 +84,11 @@ type env struct {
 	width                int
 	build                Build
 	now                  func() time.Time
+	// completing says that a shell runs the binary for completions
+	// (COMP_LINE is set): run answers through kongplete and runs nothing.
+	completing bool
+	// executable is the binary's path, which completion scripts call.
+	executable string
 }
 
 // Main runs the benchmark binary b with args and returns its exit code. It
@@ -104,8 +109,12 @@ func Main(b Bench, args []string, stdout, stderr *os.File, build Build) int {
 	}()
 	e := &env{
 		stdout: stdout, stderr: stderr, build: build, now: time.Now,
-		stdoutTTY: term.IsTerminal(int(stdout.Fd())),
-		stderrTTY: term.IsTerminal(int(stderr.Fd())),
+		stdoutTTY:  term.IsTerminal(int(stdout.Fd())),
+		stderrTTY:  term.IsTerminal(int(stderr.Fd())),
+		completing: os.Getenv("COMP_LINE") != "",
+	}
+	if exe, err := os.Executable(); err == nil {
+		e.executable = exe
 	}
 	if e.stdoutTTY {
 		if w, _, err := term.GetSize(int(stdout.Fd())); err == nil {
@@ -149,6 +158,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
 		},
 		benchVars(),
+		kong.Bind(executable(e.executable)),
 	)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: internal error: %v\n", b.Binary(), err)
@@ -163,6 +173,11 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 			code = int(c)
 		}
 	}()
+	if e.completing {
+		// Answer the shell and exit 0 through kong.Exit above.
+		completeLine(parser)
+		return ExitOK
+	}
 	if _, err := parser.Parse(args); err != nil {
 		fmt.Fprintf(e.stderr, "%s: error: %v (see --help)\n", b.Binary(), err)
 		return ExitUsage

@@ -8,17 +8,20 @@
 package servermetrics
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -199,41 +202,99 @@ func first(values map[string]float64, names []string) float64 {
 
 // Parse reads Prometheus text exposition format and returns each metric's
 // value summed over its label sets. Comments and malformed lines are
-// skipped; histogram and summary series keep their suffixed names.
+// skipped; histogram and summary series keep their suffixed names
+// (name_bucket, name_sum, name_count; a summary's quantiles sum to name).
 func Parse(r io.Reader) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest := line, ""
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		if strings.HasPrefix(rest, "{") {
-			end := strings.LastIndex(rest, "}")
-			if end < 0 {
-				continue
-			}
-			rest = rest[end+1:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-	}
-	if err := sc.Err(); err != nil {
+	body, err := io.ReadAll(r)
+	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
-	return out, nil
+	// expfmt wants every line ended, the last one too.
+	if len(body) > 0 && body[len(body)-1] != '\n' {
+		body = append(body, '\n')
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	for skipped := 0; ; skipped++ {
+		families, err := p.TextToMetricFamilies(bytes.NewReader(body))
+		if err == nil {
+			return sums(families), nil
+		}
+		// expfmt stops at the first malformed line: drop it and parse
+		// again, up to a bound (a real server sends none).
+		var pe expfmt.ParseError
+		if !errors.As(err, &pe) || skipped == maxMalformed {
+			return nil, fmt.Errorf("parse metrics: %w", err)
+		}
+		var ok bool
+		if body, ok = dropLine(body, pe.Line); !ok {
+			return nil, fmt.Errorf("parse metrics: %w", err)
+		}
+	}
+}
+
+// maxMalformed is how many malformed lines Parse skips before it fails.
+const maxMalformed = 100
+
+// dropLine removes line n (1-based) from text; ok is false when there is
+// no such line.
+func dropLine(text []byte, n int) (out []byte, ok bool) {
+	start := 0
+	for range n - 1 {
+		i := bytes.IndexByte(text[start:], '\n')
+		if i < 0 {
+			return text, false
+		}
+		start += i + 1
+	}
+	if n < 1 || start >= len(text) {
+		return text, false
+	}
+	end := len(text)
+	if i := bytes.IndexByte(text[start:], '\n'); i >= 0 {
+		end = start + i + 1
+	}
+	return append(text[:start:start], text[end:]...), true
+}
+
+// sums adds up each family's samples over its label sets, under the names
+// the samples have in the text.
+func sums(families map[string]*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for name, mf := range families {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				out[name] += m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[name] += m.GetGauge().GetValue()
+			case dto.MetricType_UNTYPED:
+				out[name] += m.GetUntyped().GetValue()
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				for _, q := range s.GetQuantile() {
+					out[name] += q.GetValue()
+				}
+				if s.SampleSum != nil {
+					out[name+"_sum"] += s.GetSampleSum()
+				}
+				if s.SampleCount != nil {
+					out[name+"_count"] += float64(s.GetSampleCount())
+				}
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					out[name+"_bucket"] += float64(b.GetCumulativeCount()) + b.GetCumulativeCountFloat()
+				}
+				if h.SampleSum != nil {
+					out[name+"_sum"] += h.GetSampleSum()
+				}
+				if h.SampleCount != nil || h.SampleCountFloat != nil {
+					out[name+"_count"] += float64(h.GetSampleCount()) + h.GetSampleCountFloat()
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Check adds the checks the server's own metrics support for one point:

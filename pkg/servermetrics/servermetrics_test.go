@@ -1,13 +1,16 @@
 package servermetrics
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -103,5 +106,58 @@ func TestCheck(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %s, want %s", k, got[k], v)
 		}
+	}
+}
+
+// Parse skips any malformed line, wherever it is, and keeps the others;
+// a histogram and a summary keep the names their series have in the text.
+func TestParseFormats(t *testing.T) {
+	t.Parallel()
+	text := `# HELP vllm:e2e_request_latency_seconds Latency.
+
+# TYPE vllm:e2e_request_latency_seconds histogram
+vllm:e2e_request_latency_seconds_bucket{le="0.5"} 1
+vllm:e2e_request_latency_seconds_bucket{le="+Inf"} 3
+vllm:e2e_request_latency_seconds_sum 2.5
+vllm:e2e_request_latency_seconds_count 3
+bad{label="unterminated} 1
+# TYPE rpc summary
+rpc{quantile="0.5"} 0.25
+rpc{quantile="0.9"} 0.5
+rpc_sum 9
+rpc_count 12
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running 4
+# TYPE vllm:num_requests_running gauge
+also{bad="\q"} 1
+vllm:num_requests_waiting{a="x"} 1 notatimestamp
+vllm:num_requests_waiting{a="y"} 2
+{"dotted.name", a="z"} 6
+sglang:token_usage 0.5`
+	got, err := Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"vllm:e2e_request_latency_seconds_bucket": 4, "vllm:e2e_request_latency_seconds_sum": 2.5, "vllm:e2e_request_latency_seconds_count": 3,
+		"rpc": 0.75, "rpc_sum": 9, "rpc_count": 12,
+		"vllm:num_requests_running": 4, "vllm:num_requests_waiting": 2, "dotted.name": 6, "sglang:token_usage": 0.5,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Parse = %v, want %v", got, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	if got, err := Parse(strings.NewReader("")); err != nil || len(got) != 0 {
+		t.Errorf("Parse(empty) = %v, %v; want nothing", got, err)
+	}
+	garbage := strings.Repeat("not a metric\n", maxMalformed+1) + "vllm:num_requests_running 1\n"
+	if got, err := Parse(strings.NewReader(garbage)); err == nil {
+		t.Errorf("Parse(%d malformed lines) = %v, want an error", maxMalformed+1, got)
+	}
+	if got, err := Parse(iotest.ErrReader(errors.New("boom"))); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("Parse(failing reader) = %v, %v; want the read error", got, err)
 	}
 }
