@@ -12,18 +12,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
-// childEnv, when set in the environment, makes the test binary run that
-// benchmark's command line (its arguments) instead of the tests: a test
-// can then run a real process and kill it.
-const childEnv = "VEEKSHA_TEST_CHILD"
-
-func TestMain(m *testing.M) {
-	if b := os.Getenv(childEnv); b != "" {
-		os.Exit(Main(Bench(b), os.Args[1:], os.Stdout, os.Stderr, Build{Version: "test"}))
-	}
-	os.Exit(m.Run())
-}
-
 // A stress run killed with SIGKILL in the middle of a level leaves the
 // requests that had ended in the level's requests.jsonl.
 func TestStressKilledKeepsRecords(t *testing.T) {
@@ -31,7 +19,7 @@ func TestStressKilledKeepsRecords(t *testing.T) {
 	out := t.TempDir()
 	cmd := exec.Command(os.Args[0], "--api-base", "sim", "--input-length", "64", "--output-length", "16",
 		"--concurrency-levels", "4", "--point-duration", "60", "--warmup-duration", "1", "--output-dir", out, "--quiet")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(Stress))
+	cmd.Env = append(os.Environ(), testMainEnv+"="+string(Stress))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
