@@ -175,10 +175,14 @@ func TestCompletionScriptQuoting(t *testing.T) {
 }
 
 // shellOrSkip returns the path of a shell, or skips the test when it is
-// not installed (bash always is; zsh and fish may not be).
+// not installed (bash always is; zsh and fish may not be). In CI, where
+// .ci/run installs them, a missing shell fails the test instead.
 func shellOrSkip(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
+	if err != nil && os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed: .ci/run installs it", name)
+	}
 	if err != nil {
 		t.Skipf("%s is not installed", name)
 	}
