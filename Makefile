@@ -47,4 +47,4 @@ assets: ## refresh the vendored ECharts (npm pack echarts@$(ECHARTS_VERSION)) an
 	sh pkg/report/chart/assets/update.sh $(ECHARTS_VERSION)
 
 harness: ## the client-overhead load harness against the zero-cost engine in another process (~3 min)
-	$(GO) run ./bench/loadharness
+	$(GO) run ./tools/loadharness

@@ -7,7 +7,7 @@
 # `ollama serve` on a free loopback port with its own models folder, creates
 # the model, runs the three benchmarks and checks their results, then
 # compares our TTFC and TBT with the timings Ollama reports on its own
-# clock (bench/ollamacheck). The server is always stopped on exit. Any
+# clock (tools/ollamacheck). The server is always stopped on exit. Any
 # failed check ends the script with a non-zero status and a FAIL line.
 #
 # Usage: scripts/ollama-e2e.sh   (or: make e2e-ollama)
@@ -210,8 +210,8 @@ for c in prefill decode stress; do
 	CGO_ENABLED=0 go build -o "$work/bin/veeksha.microbench.$c" "./cmd/veeksha.microbench.$c" ||
 		fail "go build ./cmd/veeksha.microbench.$c"
 done
-CGO_ENABLED=0 go build -o "$work/bin/ollamacheck" ./bench/ollamacheck || fail "go build ./bench/ollamacheck"
-ok "benchmarks and bench/ollamacheck built"
+CGO_ENABLED=0 go build -o "$work/bin/ollamacheck" ./tools/ollamacheck || fail "go build ./tools/ollamacheck"
+ok "benchmarks and tools/ollamacheck built"
 
 step "start Ollama and create the model"
 export OLLAMA_MODELS=$work/models OLLAMA_NUM_PARALLEL=4 OLLAMA_KEEP_ALIVE=1h
@@ -306,7 +306,7 @@ echo "Ollama ignores ignore_eos and min_tokens: $early of $total successful requ
 
 step "cross-check against Ollama's own clock"
 run "$work/bin/ollamacheck" -api-base "$api" -lengths 64,256,1024 -reps 3 -output-tokens 32 -v ||
-	fail "cross-check (bench/ollamacheck) failed"
+	fail "cross-check (tools/ollamacheck) failed"
 
 stop_server
 ok "all checks passed"

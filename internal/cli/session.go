@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -32,6 +30,7 @@ type session struct {
 	metricsURL string
 	log        *slog.Logger
 	client     *client.Client
+	tokens     *client.TokenCounter
 	sim        *simengine.Server
 	sampler    *sampler.Sampler
 	settings   result.Settings
@@ -46,39 +45,36 @@ const setupTimeout = 60 * time.Second
 // usageError with a hint: nothing has been written yet.
 func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrency int) (*session, error) {
 	s := &session{log: log}
+	if err := s.open(ctx, c, maxConcurrency); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open fills s; openSession closes what it started when it fails.
+func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error {
 	base, server := c.APIBase, "external"
 	if base == "sim" || strings.HasPrefix(base, "sim:") {
-		sim, name, err := startSim(base, log)
+		sim, name, err := startSim(base, s.log)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.sim, base, server = sim, sim.BaseURL(), "sim:"+name
-		log.Info("started the simulated engine", "base_url", base, "profile", name)
+		s.log.Info("started the simulated engine", "base_url", base, "profile", name)
 	}
-	// One configuration for the whole session: the model is filled in once
-	// it is known (listing models needs none).
-	cfg := client.Config{
-		BaseURL: base, APIKey: c.APIKey, Endpoint: client.Endpoint(c.Endpoint),
-		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
-		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
-	}
-	cl, err := client.New(cfg)
+	// One client for the whole session, built before the model is known
+	// (listing models needs none); WithModel shares its connections.
+	cl, err := client.New(clientConfig(c, base, maxConcurrency, s.log))
 	if err != nil {
-		s.close()
-		return nil, usageError{err}
+		return usageError{err}
 	}
 	s.client = cl
 	model, err := s.resolveModel(ctx, c.Model, base)
 	if err != nil {
-		s.close()
-		return nil, err
+		return err
 	}
-	cl.Close()
-	cfg.Model = model
-	if s.client, err = client.New(cfg); err != nil {
-		s.close()
-		return nil, usageError{err}
-	}
+	s.client = cl.WithModel(model)
 	nonce := rand.Uint64()
 	if c.NoPromptSalt {
 		nonce = 0
@@ -89,22 +85,22 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 		RequestTimeoutS: c.RequestTimeout.D().Seconds(), BenchmarkTimeoutS: c.BenchmarkTimeout.D().Seconds(),
 	}
 	if err := s.preflight(ctx, base); err != nil {
-		s.close()
-		return nil, err
+		return err
 	}
-	root := strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/v1")
-	s.settings.ServerSoftware = detectSoftware(ctx, root)
-	if strings.HasPrefix(s.settings.ServerSoftware, "ollama") && !c.NoExtraFields {
-		log.Warn("this server is Ollama, which ignores ignore_eos and min_tokens: requests may stop before the requested output length; the output_tokens check reports any that do",
-			"server", s.settings.ServerSoftware)
-	}
-	metricsURL := root + "/metrics"
-	if servermetrics.Probe(ctx, metricsClient(), metricsURL) {
-		s.metricsURL = metricsURL
-		log.Info("scraping the server's metrics during the run", "url", metricsURL)
-	}
+	s.probeServer(ctx, c.NoExtraFields)
+	s.tokens = client.NewTokenCounter(s.client)
 	s.sampler = sampler.New(sampler.Config{Seed: c.Seed, Nonce: nonce, NoSalt: c.NoPromptSalt}, s.countTokens)
-	return s, nil
+	return nil
+}
+
+// clientConfig translates the common flags to the client's configuration.
+// The model is left out: it is resolved with the client.
+func clientConfig(c *Common, base string, maxConcurrency int, log *slog.Logger) client.Config {
+	return client.Config{
+		BaseURL: base, APIKey: c.APIKey, Endpoint: client.Endpoint(c.Endpoint),
+		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
+		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
+	}
 }
 
 // startSim starts the in-process simulated engine named by spec: "sim",
@@ -125,93 +121,66 @@ func startSim(spec string, log *slog.Logger) (*simengine.Server, string, error) 
 	return srv, name, nil
 }
 
-// resolveModel returns the model to benchmark: the one asked for, checked
-// against the server's list, or the server's first model.
+// resolveModel returns the model to benchmark (see client.ResolveModel),
+// with a hint when there is none.
 func (s *session) resolveModel(ctx context.Context, want, base string) (string, error) {
 	mctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	models, err := s.client.Models(mctx)
-	if err != nil {
-		switch {
-		case errors.Is(err, client.ErrUnreachable):
-			return "", usagef("no server is listening at --api-base %s: start one, or try --api-base sim for the built-in simulated engine", base)
-		case errors.Is(err, client.ErrUnauthorized):
-			return "", usagef("the server at %s refused the API key: set --api-key or VEEKSHA_API_KEY", base)
-		case want != "":
-			// Some servers have no model list; go on with the name given.
-			s.log.Warn("could not list models; using --model as given", "err", err)
-			return want, nil
-		default:
-			return "", usagef("could not list the models at %s/models (%v): is --api-base right (it usually ends in /v1)? or name one with --model", base, err)
-		}
+	model, err := s.client.ResolveModel(mctx, want)
+	var se *client.SetupError
+	switch {
+	case err == nil:
+		return model, nil
+	case ctx.Err() != nil:
+		return "", exitError{ExitInterrupted, errors.New("interrupted")}
+	case !errors.As(err, &se):
+		return "", err
 	}
-	if want == "" {
-		if len(models) == 0 {
-			return "", usagef("the server at %s lists no models: name one with --model", base)
-		}
-		return models[0], nil
+	switch se.Kind {
+	case client.SetupUnreachable:
+		return "", usagef("no server is listening at --api-base %s: start one, or try --api-base sim for the built-in simulated engine", base)
+	case client.SetupUnauthorized:
+		return "", usagef("the server at %s refused the API key: set --api-key or VEEKSHA_API_KEY", base)
+	case client.SetupNoModels:
+		return "", usagef("the server at %s lists no models: name one with --model", base)
+	case client.SetupUnknownModel:
+		return "", usagef("--model %q: the server at %s does not serve it (it serves: %s)", want, base, strings.Join(se.Models, ", "))
 	}
-	for _, m := range models {
-		if m == want {
-			return want, nil
-		}
-	}
-	if len(models) == 0 {
-		return want, nil
-	}
-	return "", usagef("--model %q: the server at %s does not serve it (it serves: %s)", want, base, strings.Join(models, ", "))
+	return "", usagef("could not list the models at %s/models (%v): is --api-base right (it usually ends in /v1)? or name one with --model", base, se.Err)
 }
 
-// setupAttempts is how many times a setup request is tried when the
-// server answers with a transient failure (5xx, 429): a flaky server is
-// benchmarked (and its failures recorded), not turned away.
-const setupAttempts = 3
-
-func transient(status int) bool { return status >= 500 || status == 429 }
-
-// preflight sends one short streamed request so that a server that cannot
-// be benchmarked (wrong endpoint, unknown model, no streaming) is reported
-// before anything is created.
+// preflight checks with one short streamed request (see
+// client.Preflight) that the server can be benchmarked, with a hint when
+// it cannot.
 func (s *session) preflight(ctx context.Context, base string) error {
 	pctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	var r result.Request
-	for range setupAttempts {
-		r = s.client.Stream(pctx, time.Now(), client.Call{Seq: -1, Prompt: " preflight check: say hello", MaxTokens: 2})
-		if r.OK() || !transient(r.HTTPStatus) {
-			break
-		}
-	}
-	if r.OK() {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return exitError{ExitInterrupted, errors.New("interrupted")}
-	}
-	endpoint := strings.TrimSuffix(base, "/") + "/" + s.endpointPath()
+	err := s.client.Preflight(pctx)
+	var se *client.SetupError
 	switch {
-	case r.ErrClass == result.ErrConnect:
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return exitError{ExitInterrupted, errors.New("interrupted")}
+	case !errors.As(err, &se):
+		return err
+	}
+	ep := s.settings.Endpoint
+	switch se.Kind {
+	case client.SetupUnreachable:
 		return usagef("no server is listening at --api-base %s: start one, or try --api-base sim", base)
-	case r.HTTPStatus == 404 && strings.Contains(strings.ToLower(r.Err), "model"):
-		return usagef("--model %q: the server does not know it (%s)", s.settings.Model, r.Err)
-	case r.HTTPStatus == 404 || r.HTTPStatus == 405:
-		return usagef("%s answered %d: this server has no %s endpoint (try --endpoint %s, or check --api-base)", endpoint, r.HTTPStatus, s.settings.Endpoint, otherEndpoint(s.settings.Endpoint))
-	case r.HTTPStatus == 401 || r.HTTPStatus == 403:
-		return usagef("the server refused the API key (%d): set --api-key or VEEKSHA_API_KEY", r.HTTPStatus)
-	case r.HTTPStatus >= 400:
-		return usagef("the server answered %d to a test request at %s: %s", r.HTTPStatus, endpoint, r.Err)
-	case r.ErrClass == result.ErrTimeout:
+	case client.SetupUnknownModel:
+		return usagef("--model %q: the server does not know it (%s)", s.settings.Model, se.Message)
+	case client.SetupNoEndpoint:
+		return usagef("%s answered %d: this server has no %s endpoint (try --endpoint %s, or check --api-base)", se.URL, se.Status, ep, otherEndpoint(ep))
+	case client.SetupUnauthorized:
+		return usagef("the server refused the API key (%d): set --api-key or VEEKSHA_API_KEY", se.Status)
+	case client.SetupHTTPStatus:
+		return usagef("the server answered %d to a test request at %s: %s", se.Status, se.URL, se.Message)
+	case client.SetupTimedOut:
 		return usagef("the server at %s did not answer a test request within %v", base, setupTimeout)
-	default:
-		return usagef("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", endpoint, r.ErrClass, r.Err)
 	}
-}
-
-func (s *session) endpointPath() string {
-	if s.settings.Endpoint == string(client.Completions) {
-		return "completions"
-	}
-	return "chat/completions"
+	return usagef("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", se.URL, se.Class, se.Message)
 }
 
 func otherEndpoint(e string) string {
@@ -221,39 +190,34 @@ func otherEndpoint(e string) string {
 	return string(client.Completions)
 }
 
-// countTokens measures a prompt's length in server tokens: with the
-// server's /tokenize endpoint when it has one, else with a probe request
-// reading usage.prompt_tokens. The method found is recorded in settings.
+// probeServer records the server software and finds its metrics endpoint.
+// Neither is required: a failure only leaves them out.
+func (s *session) probeServer(ctx context.Context, noExtraFields bool) {
+	s.settings.ServerSoftware = s.client.Software(ctx)
+	if strings.HasPrefix(s.settings.ServerSoftware, "ollama") && !noExtraFields {
+		s.log.Warn("this server is Ollama, which ignores ignore_eos and min_tokens: requests may stop before the requested output length; the output_tokens check reports any that do",
+			"server", s.settings.ServerSoftware)
+	}
+	metricsURL := s.client.Root() + "/metrics"
+	if servermetrics.Probe(ctx, metricsClient(), metricsURL) {
+		s.metricsURL = metricsURL
+		s.log.Info("scraping the server's metrics during the run", "url", metricsURL)
+	}
+}
+
+// countTokens measures a prompt's length in server tokens (see
+// client.TokenCounter), each count bounded by setupTimeout.
 func (s *session) countTokens(ctx context.Context, text string) (int, error) {
 	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	if s.settings.LengthSource != "usage_probe" {
-		n, ok, err := s.client.Tokenize(cctx, text)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			s.settings.LengthSource = "tokenize"
-			return n, nil
-		}
-		s.settings.LengthSource = "usage_probe"
-		s.log.Info("the server has no /tokenize endpoint; measuring prompt lengths with probe requests")
-	}
-	var n int
-	var err error
-	for range setupAttempts {
-		n, err = s.client.ProbePromptTokens(cctx, text)
-		var ce *client.Error
-		if err == nil || !errors.As(err, &ce) || !transient(ce.Status) {
-			break
-		}
-	}
-	return n, err
+	return s.tokens.Count(cctx, text)
 }
 
 // calibrate finds exact-length prompts for lengths.
 func (s *session) calibrate(ctx context.Context, lengths []int) error {
-	if err := s.sampler.Calibrate(ctx, lengths); err != nil {
+	err := s.sampler.Calibrate(ctx, lengths)
+	s.settings.LengthSource = string(s.tokens.Method())
+	if err != nil {
 		if errors.Is(err, sampler.ErrTooShort) {
 			return usagef("--input-lengths: %v", err)
 		}
@@ -266,9 +230,10 @@ func (s *session) calibrate(ctx context.Context, lengths []int) error {
 	return s.checkLongest(ctx, slices.Max(lengths))
 }
 
-// checkLongest sends the longest prompt once, outside the measurements: a
-// server that refuses it (longer than the model's context) is reported
-// before anything is created, and its usage must confirm the calibration.
+// checkLongest sends the longest prompt once, outside the measurements
+// (see client.CheckPrompt): a server that refuses it (longer than the
+// model's context) is reported before anything is created, and its usage
+// must confirm the calibration.
 func (s *session) checkLongest(ctx context.Context, length int) error {
 	prompt, err := s.sampler.ProbePrompt(length)
 	if err != nil {
@@ -276,23 +241,19 @@ func (s *session) checkLongest(ctx context.Context, length int) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	var n int
-	for range setupAttempts {
-		n, err = s.client.ProbePromptTokens(cctx, prompt)
-		var ce *client.Error
-		if err == nil || !errors.As(err, &ce) || !transient(ce.Status) {
-			break
-		}
-	}
+	err = s.client.CheckPrompt(cctx, prompt, length)
+	var se *client.SetupError
 	switch {
+	case err == nil:
+		return nil
 	case ctx.Err() != nil:
 		return exitError{ExitInterrupted, errors.New("interrupted during prompt calibration")}
-	case err != nil:
-		return usagef("--input-lengths %d: the server refused a prompt of that length: %v", length, err)
-	case n != length:
-		return usagef("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, n)
+	case errors.As(err, &se) && se.Kind == client.SetupPromptMismatch:
+		return usagef("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, se.Tokens)
+	case errors.As(err, &se) && se.Err != nil:
+		err = se.Err
 	}
-	return nil
+	return usagef("--input-lengths %d: the server refused a prompt of that length: %v", length, err)
 }
 
 // serverLabel describes the server for banners and index pages.
@@ -301,30 +262,6 @@ func serverLabel(st result.Settings) string {
 		return st.Server
 	}
 	return st.Server + " (" + st.ServerSoftware + ")"
-}
-
-// detectSoftware names the server software behind root when it says so:
-// Ollama answers /api/version, vLLM /version. Empty when unknown.
-func detectSoftware(ctx context.Context, root string) string {
-	for _, probe := range []struct{ path, name string }{{"/api/version", "ollama"}, {"/version", "vllm"}} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, root+probe.path, nil)
-		if err != nil {
-			return ""
-		}
-		resp, err := metricsClient().Do(req)
-		if err != nil {
-			return ""
-		}
-		var v struct {
-			Version string `json:"version"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&v)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && err == nil && v.Version != "" {
-			return probe.name + " " + v.Version
-		}
-	}
-	return ""
 }
 
 // metricsClient is the HTTP client of the metrics scraper: a short

@@ -47,8 +47,9 @@ type Config struct {
 	// APIKey is sent as a bearer token when non-empty. The OPENAI_API_KEY
 	// environment variable is never used.
 	APIKey string
-	// Model is sent with every request. It may be empty only when the
-	// Client is used to list models.
+	// Model is sent with every request. It may be empty while the model
+	// is not known yet: such a Client can list models (Models,
+	// ResolveModel), and WithModel then gives one for the chosen model.
 	Model string
 	// Endpoint is Chat (the default when empty) or Completions.
 	Endpoint Endpoint
@@ -119,7 +120,7 @@ func New(cfg Config) (*Client, error) {
 		option.WithAdminAPIKey(""),
 		option.WithMaxRetries(0),
 		option.WithHTTPClient(&http.Client{Transport: c.tr}),
-		option.WithMiddleware(c.onlyOurHeaders),
+		option.WithMiddleware(onlyOurHeaders(cfg.APIKey)),
 	)
 	return c, nil
 }
@@ -185,28 +186,31 @@ func newTransport(maxConcurrency int) *http.Transport {
 	}
 }
 
-// onlyOurHeaders replaces the request's headers with the ones this package
-// means to send. openai.NewClient always applies OPENAI_* settings from the
-// environment (API key, admin key, organization, project and
-// OPENAI_CUSTOM_HEADERS), and there is no option to stop it; a benchmark
-// must send only what its flags say, so everything else is dropped here,
-// just before the request goes out.
-func (c *Client) onlyOurHeaders(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-	h := make(http.Header, 5)
-	for _, k := range []string{"Accept", "X-Request-Id"} {
-		if v := req.Header.Get(k); v != "" {
-			h.Set(k, v)
+// onlyOurHeaders returns a middleware that replaces the request's headers
+// with the ones this package means to send. openai.NewClient always applies
+// OPENAI_* settings from the environment (API key, admin key, organization,
+// project and OPENAI_CUSTOM_HEADERS), and there is no option to stop it; a
+// benchmark must send only what its flags say, so everything else is
+// dropped here, just before the request goes out. It captures the key, not
+// the Client, so that a copy made by WithModel shares it safely.
+func onlyOurHeaders(apiKey string) option.Middleware {
+	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		h := make(http.Header, 5)
+		for _, k := range []string{"Accept", "X-Request-Id"} {
+			if v := req.Header.Get(k); v != "" {
+				h.Set(k, v)
+			}
 		}
+		if req.Body != nil && req.Body != http.NoBody {
+			h.Set("Content-Type", "application/json")
+		}
+		if apiKey != "" {
+			h.Set("Authorization", "Bearer "+apiKey)
+		}
+		h.Set("User-Agent", userAgent)
+		req.Header = h
+		return next(req)
 	}
-	if req.Body != nil && req.Body != http.NoBody {
-		h.Set("Content-Type", "application/json")
-	}
-	if c.cfg.APIKey != "" {
-		h.Set("Authorization", "Bearer "+c.cfg.APIKey)
-	}
-	h.Set("User-Agent", userAgent)
-	req.Header = h
-	return next(req)
 }
 
 // Close closes the Client's idle connections. Requests in flight are not
@@ -218,6 +222,27 @@ func (c *Client) Close() {
 // BaseURL returns the effective base URL requests go to (with a trailing
 // slash), for logs and run metadata.
 func (c *Client) BaseURL() string { return c.base.String() }
+
+// Root returns the server root: the base URL without its trailing slash
+// and without a final /v1, e.g. "http://localhost:8000". Non-OpenAI
+// endpoints (/tokenize, /version, /metrics) live there.
+func (c *Client) Root() string {
+	return strings.TrimSuffix(strings.TrimSuffix(c.base.String(), "/"), "/v1")
+}
+
+// Model returns the model sent with every request; empty for a Client
+// that only lists models.
+func (c *Client) Model() string { return c.cfg.Model }
+
+// WithModel returns a Client that sends model and otherwise behaves like
+// c. Both share one transport and its connections, so the Client built to
+// list models (see ResolveModel) is reused for the run; Close on either
+// closes the idle connections of both. c is not changed.
+func (c *Client) WithModel(model string) *Client {
+	cp := *c
+	cp.cfg.Model = model
+	return &cp
+}
 
 // drain reads what is left of a body, at most limit bytes, so the
 // connection can be reused, then closes it.

@@ -4,6 +4,24 @@
 // failed if it did. It also has the few non-streaming calls a benchmark
 // needs before it starts: Models, Tokenize and ProbePromptTokens.
 //
+// # Setup
+//
+// Before it measures anything a benchmark finds out whether the server can
+// be benchmarked at all, with one Client built before the model is known:
+//
+//   - ResolveModel picks or checks the model against GET /models, and
+//     WithModel gives the Client for it (same connections);
+//   - Preflight sends one short streamed request;
+//   - Software names the server (Ollama, vLLM) when it says;
+//   - TokenCounter measures prompt lengths (/tokenize, else usage probes);
+//   - CheckPrompt checks that the longest prompt is accepted and counted as
+//     expected.
+//
+// Transient answers (5xx, 429) are retried a few times. A server that cannot
+// be benchmarked is a *SetupError whose Kind says why (unreachable, refused
+// key, unknown model, missing endpoint, no streaming, ...), for the caller
+// to turn into advice; this package neither prints nor names flags.
+//
 // # Timing points
 //
 // Every time is an offset from the run's start (the began argument of

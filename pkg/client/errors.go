@@ -9,9 +9,12 @@ import (
 )
 
 // Sentinel errors for the startup calls (Models, Tokenize,
-// ProbePromptTokens), matched with errors.Is on the *Error they return.
-// One error can match several: an unknown model answered with 404 is both
-// ErrUnknownModel and ErrNotFound, so check ErrUnknownModel first.
+// ProbePromptTokens), matched with errors.Is on the *Error they return,
+// and for the setup steps (ResolveModel, Preflight, CheckPrompt), whose
+// *SetupError matches ErrUnreachable, ErrUnauthorized and ErrUnknownModel
+// by its Kind. One error can match several: an unknown model answered
+// with 404 is both ErrUnknownModel and ErrNotFound, so check
+// ErrUnknownModel first.
 var (
 	// ErrUnreachable: no connection could be made (connection refused, no
 	// such host, network unreachable).

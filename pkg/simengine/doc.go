@@ -135,7 +135,7 @@
 //
 // # Test knobs
 //
-// Options (and flags of bench/simengine) add, all off by default and every
+// Options (and flags of tools/simengine) add, all off by default and every
 // random choice a function of Seed and the request number, so runs repeat:
 // TokensPerChunk coalesces tokens into SSE events; Jitter scales each
 // iteration's duration by a uniform factor in [1−Jitter, 1+Jitter];

@@ -2,7 +2,7 @@
 // its own process, for trying the benchmarks or measuring a client's overhead
 // from another process. It prints the base URL and serves until SIGINT.
 //
-//	go run ./bench/simengine --profile llama3-8b-h100 --addr 127.0.0.1:8000
+//	go run ./tools/simengine --profile llama3-8b-h100 --addr 127.0.0.1:8000
 package main
 
 import (

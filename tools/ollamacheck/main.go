@@ -11,7 +11,7 @@
 // It prints, per length, the medians of our TTFC and TPOT next to the
 // server's figures and the differences, then where the gaps go.
 //
-//	go run ./bench/ollamacheck -api-base http://127.0.0.1:11434/v1
+//	go run ./tools/ollamacheck -api-base http://127.0.0.1:11434/v1
 //
 // Exit status: 0 when every request succeeded and every check held, 1
 // otherwise, 2 for bad flags. The checks: both paths saw exactly the

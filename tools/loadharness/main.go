@@ -110,7 +110,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("loadharness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loadharness [flags]\n\nMeasures the client's receive lag, CPU and memory against the zero-cost\nsimulated engine in another process (see bench/loadharness/README.md).\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: loadharness [flags]\n\nMeasures the client's receive lag, CPU and memory against the zero-cost\nsimulated engine in another process (see tools/loadharness/README.md).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	sc := fs.String("scenarios", "100x100,1000x50,10000x5", "comma-separated STREAMSxTOKENS_PER_S")
@@ -120,7 +120,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.ramp, "ramp", 2*time.Second, "streams start evenly spread over this time")
 	fs.DurationVar(&o.settle, "settle", time.Second, "the steady state starts this long after the last stream's first chunk")
 	fs.BoolVar(&o.pin, "pin", runtime.NumCPU() >= 2, "run the engine on CPU 1 and the worker on CPU 0 (taskset)")
-	fs.StringVar(&o.engine, "simengine", "", "prebuilt bench/simengine binary (default: build it with the go command)")
+	fs.StringVar(&o.engine, "simengine", "", "prebuilt tools/simengine binary (default: build it with the go command)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every result to this JSON file")
 	fs.StringVar(&o.profile, "profile", "", "write each worker's CPU and mid-run heap profiles (pprof) into this directory")
 	if err := fs.Parse(args); err != nil {

@@ -2,7 +2,7 @@
 // late it sees what a server sent, how much CPU and memory it needs per
 // stream, and how that compares with a bare net/http reader.
 //
-// It starts the simulated engine (bench/simengine) in zero-cost mode as a
+// It starts the simulated engine (tools/simengine) in zero-cost mode as a
 // separate process on a free loopback port: every stream gets its first
 // chunk a fixed time after the request arrives and then one chunk every
 // fixed gap, and every chunk carries "sim_sent_unix_ns", the engine's

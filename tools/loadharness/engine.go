@@ -16,12 +16,12 @@ import (
 )
 
 // enginePackage is the simulated engine's command, built by the harness.
-const enginePackage = "github.com/veeksha-go/veeksha/bench/simengine"
+const enginePackage = "github.com/veeksha-go/veeksha/tools/simengine"
 
 // engineModel is the model id the engine serves and the readers ask for.
 const engineModel = "sim"
 
-// buildEngine builds bench/simengine into dir with the go command and
+// buildEngine builds tools/simengine into dir with the go command and
 // returns the binary's path.
 func buildEngine(ctx context.Context, dir string, stderr io.Writer) (string, error) {
 	out := filepath.Join(dir, "simengine")
