@@ -6,7 +6,6 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 )
 
@@ -38,7 +37,7 @@ func (cmp *comparison) load(file string, v any) error {
 }
 
 // overlay is the comparison's extra charts (none without a comparison).
-func (cmp *comparison) overlay(this, other []chart.Chart) []chart.Chart {
+func (cmp *comparison) overlay(this, other []report.Chart) []report.Chart {
 	if cmp == nil {
 		return nil
 	}

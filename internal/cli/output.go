@@ -54,7 +54,7 @@ func writeCSV[T any](f *runFiles, rel string, t report.Table[T]) error {
 
 // plots renders the charts into plots/. A rendering failure is logged and
 // recorded, never fatal: the measurements are already on disk.
-func (f *runFiles) plots(ctx context.Context, charts []chart.Chart, meta *result.Meta) []string {
+func (f *runFiles) plots(ctx context.Context, charts []report.Chart, meta *result.Meta) []string {
 	if len(charts) == 0 {
 		return nil
 	}
@@ -116,7 +116,7 @@ type runOutput[T any] struct {
 	title string
 	facts [][2]string
 	// charts are the run's plots (comparison overlays included).
-	charts []chart.Chart
+	charts []report.Chart
 	// meta is the results header; the plots record their renderer in it
 	// before results is written.
 	meta *result.Meta
