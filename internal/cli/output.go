@@ -57,7 +57,7 @@ func (f *runFiles) json(rel string, v any) error {
 
 // plots renders the charts into plots/. A rendering failure is logged and
 // recorded, never fatal: the measurements are already on disk.
-func (f *runFiles) plots(ctx context.Context, charts []chart.Chart, meta *result.Meta) []string {
+func (f *runFiles) plots(ctx context.Context, charts []report.Chart, meta *result.Meta) []string {
 	if len(charts) == 0 {
 		return nil
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
@@ -44,7 +43,7 @@ type view struct {
 	resultsFile string
 	csvFile     string
 	table       tableView
-	charts      []chart.Chart
+	charts      []report.Chart
 	values      []compare.Value
 	validation  *validate.Report
 	facts       [][2]string

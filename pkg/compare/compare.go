@@ -11,7 +11,6 @@ import (
 	"slices"
 
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 )
 
 // Value is one metric of one point of a run.
@@ -99,12 +98,12 @@ func Table(deltas []Delta, otherName string) report.Table[Delta] {
 // Overlay draws each chart of this run with the same chart of the other
 // run: every series twice, named "<thisName> <series>" and "<otherName>
 // <series>", the other run's dashed. File stems get a "compare_" prefix.
-func Overlay(this, other []chart.Chart, thisName, otherName string) []chart.Chart {
-	byName := map[string]chart.Chart{}
+func Overlay(this, other []report.Chart, thisName, otherName string) []report.Chart {
+	byName := map[string]report.Chart{}
 	for _, c := range other {
 		byName[c.Name] = c
 	}
-	var out []chart.Chart
+	var out []report.Chart
 	for _, c := range this {
 		o, ok := byName[c.Name]
 		if !ok {

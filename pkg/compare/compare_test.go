@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
+	"github.com/veeksha-go/veeksha/pkg/report"
 )
 
 func TestDeltas(t *testing.T) {
@@ -38,8 +38,8 @@ func TestDeltas(t *testing.T) {
 
 func TestOverlay(t *testing.T) {
 	t.Parallel()
-	a := []chart.Chart{{Name: "ttfc", Title: "TTFC", Series: []chart.Series{{Name: "P50", X: []float64{1}, Y: []float64{2}}}}, {Name: "only_here"}}
-	b := []chart.Chart{{Name: "ttfc", Series: []chart.Series{{Name: "P50", X: []float64{1}, Y: []float64{3}}}}}
+	a := []report.Chart{{Name: "ttfc", Title: "TTFC", Series: []report.Series{{Name: "P50", X: []float64{1}, Y: []float64{2}}}}, {Name: "only_here"}}
+	b := []report.Chart{{Name: "ttfc", Series: []report.Series{{Name: "P50", X: []float64{1}, Y: []float64{3}}}}}
 	got := Overlay(a, b, "new", "old")
 	if len(got) != 1 || got[0].Name != "compare_ttfc" || len(got[0].Series) != 2 {
 		t.Fatalf("Overlay = %+v", got)

@@ -3,6 +3,9 @@
 // renamed when complete, plus a relative `latest` link), atomic file writes,
 // and the generic result tables that both the CSV files and the console
 // output (package report/console) are built from, so the two cannot drift.
+// Chart and Series describe a run's line charts as plain data, so the
+// benchmarks can build them without importing a renderer; package
+// report/chart draws them.
 //
 // A run's output is created like this:
 //

@@ -5,7 +5,6 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -65,11 +64,11 @@ func Table(rows []Row) report.Table[Row] {
 
 // Charts are the run's plots: TBT P50 and P99 against batch size, one line
 // per input length.
-func Charts(rows []Row, inputLengths []int) []chart.Chart {
-	series := func(dashed bool, get func(Row) float64) []chart.Series {
-		var out []chart.Series
+func Charts(rows []Row, inputLengths []int) []report.Chart {
+	series := func(dashed bool, get func(Row) float64) []report.Series {
+		var out []report.Series
 		for _, l := range inputLengths {
-			s := chart.Series{Name: "il=" + strconv.Itoa(l), Dashed: dashed}
+			s := report.Series{Name: "il=" + strconv.Itoa(l), Dashed: dashed}
 			for _, r := range rows {
 				if r.InputLength == l && r.TBT.Count > 0 {
 					s.X, s.Y = append(s.X, float64(r.BatchSize)), append(s.Y, ms(get(r)))
@@ -79,7 +78,7 @@ func Charts(rows []Row, inputLengths []int) []chart.Chart {
 		}
 		return out
 	}
-	return []chart.Chart{
+	return []report.Chart{
 		{Name: "tbt_p50_vs_batch_size", Title: "Time Between Tokens (P50) vs Batch Size", XLabel: "Batch Size", YLabel: "TBT P50 (ms)",
 			Series: series(false, func(r Row) float64 { return r.TBT.Median })},
 		{Name: "tbt_p99_vs_batch_size", Title: "Time Between Tokens (P99) vs Batch Size", XLabel: "Batch Size", YLabel: "TBT P99 (ms)",

@@ -6,7 +6,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -55,9 +54,9 @@ func Table(rows []Row) report.Table[Row] {
 }
 
 // Charts are the run's plots: TTFC P50 and P99 against input length.
-func Charts(rows []Row) []chart.Chart {
-	p50 := chart.Series{Name: "P50"}
-	p99 := chart.Series{Name: "P99", Dashed: true}
+func Charts(rows []Row) []report.Chart {
+	p50 := report.Series{Name: "P50"}
+	p99 := report.Series{Name: "P99", Dashed: true}
 	for _, r := range rows {
 		if r.TTFC.Count == 0 {
 			continue
@@ -65,9 +64,9 @@ func Charts(rows []Row) []chart.Chart {
 		p50.X, p50.Y = append(p50.X, float64(r.InputLength)), append(p50.Y, ms(r.TTFC.Median))
 		p99.X, p99.Y = append(p99.X, float64(r.InputLength)), append(p99.Y, ms(r.TTFC.P99))
 	}
-	return []chart.Chart{{
+	return []report.Chart{{
 		Name: "ttfc_vs_input_length", Title: "Time to First Token vs Input Length",
-		XLabel: "Input Length (tokens)", YLabel: "TTFC (ms)", Series: []chart.Series{p50, p99},
+		XLabel: "Input Length (tokens)", YLabel: "TTFC (ms)", Series: []report.Series{p50, p99},
 	}}
 }
 

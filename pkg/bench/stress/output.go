@@ -6,7 +6,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
-	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -81,11 +80,11 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 }
 
 // Charts are the seven plots of the stress benchmark.
-func Charts(cfg Config, points []Point) []chart.Chart {
+func Charts(cfg Config, points []Point) []report.Chart {
 	level := cfg.LevelHeader()
 	type xy struct{ x, y func(Point) float64 }
-	series := func(name string, dashed bool, f xy) chart.Series {
-		s := chart.Series{Name: name, Dashed: dashed}
+	series := func(name string, dashed bool, f xy) report.Series {
+		s := report.Series{Name: name, Dashed: dashed}
 		for _, p := range points {
 			if p.NumRequests == 0 {
 				continue
@@ -101,21 +100,21 @@ func Charts(cfg Config, points []Point) []chart.Chart {
 	t50, t99 := func(p Point) float64 { return ms(p.TTFCP50) }, func(p Point) float64 { return ms(p.TTFCP99) }
 	i50, i99 := func(p Point) float64 { return p.InteractivityP50 }, func(p Point) float64 { return p.InteractivityP99 }
 	const slowest = "slowest 1%"
-	return []chart.Chart{
+	return []report.Chart{
 		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: level, YLabel: "Throughput (tok/s)", LogX: true,
-			Series: []chart.Series{series("Input", false, xy{lvl, in}), series("Output", true, xy{lvl, out})}},
+			Series: []report.Series{series("Input", false, xy{lvl, in}), series("Output", true, xy{lvl, out})}},
 		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)",
-			Series: []chart.Series{series("P50", false, xy{e50, out}), series("P99", true, xy{e99, out})}},
+			Series: []report.Series{series("P50", false, xy{e50, out}), series("P99", true, xy{e99, out})}},
 		{Name: "e2e_latency_vs_load", Title: "E2E Latency vs Load", XLabel: level, YLabel: "E2E Latency (ms)", LogX: true,
-			Series: []chart.Series{series("P50", false, xy{lvl, e50}), series("P99", true, xy{lvl, e99})}},
+			Series: []report.Series{series("P50", false, xy{lvl, e50}), series("P99", true, xy{lvl, e99})}},
 		{Name: "interactivity_vs_load", Title: "Interactivity vs Load", XLabel: level, YLabel: "Interactivity (tok/s/user)", LogX: true,
-			Series: []chart.Series{series("P50", false, xy{lvl, i50}), series(slowest, true, xy{lvl, i99})}},
+			Series: []report.Series{series("P50", false, xy{lvl, i50}), series(slowest, true, xy{lvl, i99})}},
 		{Name: "ttfc_vs_load", Title: "Time to First Token vs Load", XLabel: level, YLabel: "TTFC (ms)", LogX: true,
-			Series: []chart.Series{series("P50", false, xy{lvl, t50}), series("P99", true, xy{lvl, t99})}},
+			Series: []report.Series{series("P50", false, xy{lvl, t50}), series("P99", true, xy{lvl, t99})}},
 		{Name: "input_throughput_vs_interactivity", Title: "Input Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Input Throughput (tok/s)",
-			Series: []chart.Series{series("P50", false, xy{i50, in}), series(slowest, true, xy{i99, in})}},
+			Series: []report.Series{series("P50", false, xy{i50, in}), series(slowest, true, xy{i99, in})}},
 		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)",
-			Series: []chart.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
+			Series: []report.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
 	}
 }
 

@@ -38,28 +38,6 @@ const (
 	pngHeightPx = heightPx * pixelRatio
 )
 
-// Series is one line of a chart: points (X[i], Y[i]) in the units of the
-// chart's axis labels, drawn in the given order. Points with a non-finite
-// coordinate (and, on a LogX chart, with X <= 0) are skipped.
-type Series struct {
-	Name   string
-	X, Y   []float64
-	Dashed bool
-}
-
-// Chart is one line chart.
-type Chart struct {
-	// Name is the file stem: <Name>.html and <Name>.png. Letters, digits,
-	// '_', '-' and '.' only, e.g. "ttfc_vs_input_length".
-	Name string
-	// Title is drawn above the chart; XLabel and YLabel name the axes with
-	// their units, e.g. "TTFC (ms)".
-	Title, XLabel, YLabel string
-	// LogX draws the x axis in log2 scale (for load levels that double).
-	LogX   bool
-	Series []Series
-}
-
 // Options configure WriteAll.
 type Options struct {
 	// Renderer is RendererAuto (also ""), RendererChromium or RendererGonum.
@@ -93,7 +71,7 @@ type Result struct {
 var stemPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // validate checks the charts before anything is written.
-func validate(charts []Chart) error {
+func validate(charts []report.Chart) error {
 	var errs []error
 	seen := make(map[string]bool, len(charts))
 	for i, c := range charts {
@@ -118,7 +96,7 @@ type point struct{ x, y float64 }
 
 // points returns the series' drawable points: finite, and with x > 0 on a
 // log x axis.
-func (s Series) points(logX bool) []point {
+func points(s report.Series, logX bool) []point {
 	pts := make([]point, 0, len(s.X))
 	for i := range s.X {
 		x, y := s.X[i], s.Y[i]
@@ -160,7 +138,7 @@ func chartID(name string) string {
 //
 // ctx bounds the whole call: when it ends WriteAll stops and returns its
 // error, with the files written so far in Result.
-func WriteAll(ctx context.Context, dir string, charts []Chart, opts Options) (Result, error) {
+func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Options) (Result, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -237,7 +215,7 @@ func WriteAll(ctx context.Context, dir string, charts []Chart, opts Options) (Re
 // them (nil when gonum must draw), the renderer, and why gonum is used
 // instead of an allowed Chromium. err is set only when Chromium was forced
 // and failed, or ctx ended.
-func snapshots(ctx context.Context, dir string, charts []Chart, opts Options, timeout time.Duration, log *slog.Logger) (pngs [][]byte, renderer, reason string, err error) {
+func snapshots(ctx context.Context, dir string, charts []report.Chart, opts Options, timeout time.Duration, log *slog.Logger) (pngs [][]byte, renderer, reason string, err error) {
 	if opts.Renderer == RendererGonum {
 		return nil, RendererGonum, "", nil
 	}

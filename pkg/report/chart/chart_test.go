@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 	"gonum.org/v1/plot"
+
+	"github.com/veeksha-go/veeksha/pkg/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -46,7 +48,7 @@ var levels = []float64{1, 2, 4, 8, 16, 32, 64}
 
 // stressCharts are seven charts shaped like the stress benchmark's: log x
 // axes, two series each, the second dashed.
-func stressCharts() []Chart {
+func stressCharts() []report.Chart {
 	curve := func(scale, power float64) []float64 {
 		y := make([]float64, len(levels))
 		for i, x := range levels {
@@ -54,29 +56,29 @@ func stressCharts() []Chart {
 		}
 		return y
 	}
-	two := func(name, title, x, y string, a, b []float64) Chart {
-		return Chart{Name: name, Title: title, XLabel: x, YLabel: y, LogX: true, Series: []Series{
+	two := func(name, title, x, y string, a, b []float64) report.Chart {
+		return report.Chart{Name: name, Title: title, XLabel: x, YLabel: y, LogX: true, Series: []report.Series{
 			{Name: "P50", X: levels, Y: a},
 			{Name: "P99", X: levels, Y: b, Dashed: true},
 		}}
 	}
-	return []Chart{
-		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: "Concurrency", YLabel: "Throughput (tok/s)", LogX: true, Series: []Series{
+	return []report.Chart{
+		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: "Concurrency", YLabel: "Throughput (tok/s)", LogX: true, Series: []report.Series{
 			{Name: "Input", X: levels, Y: curve(900, 0.8)},
 			{Name: "Output", X: levels, Y: curve(140, 0.8), Dashed: true},
 		}},
 		two("e2e_latency_vs_load", "E2E Latency vs Load", "Concurrency", "E2E Latency (ms)", curve(800, 0.3), curve(950, 0.35)),
-		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)", Series: []Series{
+		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)", Series: []report.Series{
 			{Name: "P50", X: curve(800, 0.3), Y: curve(140, 0.8)},
 			{Name: "P99", X: curve(950, 0.35), Y: curve(140, 0.8), Dashed: true},
 		}},
 		two("ttfc_vs_load", "Time to First Token vs Load", "Concurrency", "TTFC (ms)", curve(20, 0.5), curve(30, 0.6)),
 		two("interactivity_vs_load", "Interactivity vs Load", "Concurrency", "Interactivity (tok/s/user)", curve(150, -0.2), curve(120, -0.25)),
-		{Name: "input_throughput_vs_interactivity", Title: "Input Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Input Throughput (tok/s)", Series: []Series{
+		{Name: "input_throughput_vs_interactivity", Title: "Input Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Input Throughput (tok/s)", Series: []report.Series{
 			{Name: "P50", X: curve(150, -0.2), Y: curve(900, 0.8)},
 			{Name: "P99", X: curve(120, -0.25), Y: curve(900, 0.8), Dashed: true},
 		}},
-		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)", Series: []Series{
+		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)", Series: []report.Series{
 			{Name: "P50", X: curve(150, -0.2), Y: curve(140, 0.8)},
 			{Name: "P99", X: curve(120, -0.25), Y: curve(140, 0.8), Dashed: true},
 		}},
@@ -85,18 +87,18 @@ func stressCharts() []Chart {
 
 // prefillChart is a linear chart with a non-finite point that must be
 // skipped.
-func prefillChart() Chart {
-	return Chart{
+func prefillChart() report.Chart {
+	return report.Chart{
 		Name: "ttfc_vs_input_length", Title: "Time to First Token vs Input Length",
 		XLabel: "Input Length (tokens)", YLabel: "TTFC (ms)",
-		Series: []Series{
+		Series: []report.Series{
 			{Name: "P50", X: []float64{128, 256, 512, 1024, 2048}, Y: []float64{6.4, 7.1, 15.6, math.NaN(), 55}},
 			{Name: "P99", X: []float64{128, 256, 512, 1024, 2048}, Y: []float64{7.4, 8.1, 17.6, 31.3, 60}, Dashed: true},
 		},
 	}
 }
 
-func renderHTML(t *testing.T, c Chart) []byte {
+func renderHTML(t *testing.T, c report.Chart) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := writeHTML(&b, c); err != nil {
@@ -109,7 +111,7 @@ func TestHTMLGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		golden string
-		chart  Chart
+		chart  report.Chart
 	}{
 		{"TestHTMLLinear.golden", prefillChart()},
 		{"TestHTMLLogX.golden", stressCharts()[0]},
@@ -145,8 +147,8 @@ func TestHTMLGolden(t *testing.T) {
 func TestHTMLEscapesText(t *testing.T) {
 	t.Parallel()
 	evil := `</script><script>alert("x")</script><!--`
-	c := Chart{Name: "evil", Title: evil, XLabel: evil, YLabel: evil,
-		Series: []Series{{Name: evil, X: []float64{1, 2}, Y: []float64{1, 2}}}}
+	c := report.Chart{Name: "evil", Title: evil, XLabel: evil, YLabel: evil,
+		Series: []report.Series{{Name: evil, X: []float64{1, 2}, Y: []float64{1, 2}}}}
 	html := string(renderHTML(t, c))
 	// Exactly our three script elements: the library, the guard, the chart.
 	if got := strings.Count(html, "</script>"); got != 3 {
@@ -174,18 +176,18 @@ func TestChartID(t *testing.T) {
 
 func TestWriteAllRejects(t *testing.T) {
 	t.Parallel()
-	ok := Series{Name: "a", X: []float64{1}, Y: []float64{1}}
+	ok := report.Series{Name: "a", X: []float64{1}, Y: []float64{1}}
 	tests := []struct {
 		name   string
-		charts []Chart
+		charts []report.Chart
 		opts   Options
 		want   string
 	}{
-		{"bad renderer", []Chart{{Name: "a"}}, Options{Renderer: "svg"}, `renderer "svg"`},
-		{"empty name", []Chart{{Name: ""}}, Options{}, "not a plain file stem"},
-		{"path in name", []Chart{{Name: "../a"}}, Options{}, "not a plain file stem"},
-		{"duplicate name", []Chart{{Name: "a", Series: []Series{ok}}, {Name: "a"}}, Options{}, "used twice"},
-		{"x/y length mismatch", []Chart{{Name: "a", Series: []Series{{Name: "s", X: []float64{1, 2}, Y: []float64{1}}}}}, Options{}, "2 x values but 1 y values"},
+		{"bad renderer", []report.Chart{{Name: "a"}}, Options{Renderer: "svg"}, `renderer "svg"`},
+		{"empty name", []report.Chart{{Name: ""}}, Options{}, "not a plain file stem"},
+		{"path in name", []report.Chart{{Name: "../a"}}, Options{}, "not a plain file stem"},
+		{"duplicate name", []report.Chart{{Name: "a", Series: []report.Series{ok}}, {Name: "a"}}, Options{}, "used twice"},
+		{"x/y length mismatch", []report.Chart{{Name: "a", Series: []report.Series{{Name: "s", X: []float64{1, 2}, Y: []float64{1}}}}}, Options{}, "2 x values but 1 y values"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,7 +258,7 @@ func checkPNG(t *testing.T, path string) float64 {
 // near reports whether two colour components differ by less than 12.
 func near(x, y uint8) bool { return max(x, y)-min(x, y) < 12 }
 
-func checkFiles(t *testing.T, dir string, charts []Chart, res Result) {
+func checkFiles(t *testing.T, dir string, charts []report.Chart, res Result) {
 	t.Helper()
 	want := []string{filepath.Join(dir, EChartsFile)}
 	for _, c := range charts {
@@ -281,18 +283,18 @@ func checkFiles(t *testing.T, dir string, charts []Chart, res Result) {
 func TestWriteAllGonum(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "plots")
-	long := Chart{Name: "long", Title: "Many points", XLabel: "x", YLabel: "y"}
-	s := Series{Name: "sin"}
+	long := report.Chart{Name: "long", Title: "Many points", XLabel: "x", YLabel: "y"}
+	s := report.Series{Name: "sin"}
 	for i := range 5000 {
 		s.X = append(s.X, float64(i))
 		s.Y = append(s.Y, 100*math.Sin(float64(i)/250))
 	}
-	long.Series = []Series{s} // negative values too
-	empty := Chart{Name: "empty", Title: "Nothing measured", XLabel: "x", YLabel: "y", LogX: true,
-		Series: []Series{{Name: "none", X: []float64{0, math.Inf(1)}, Y: []float64{1, 2}}}}
+	long.Series = []report.Series{s} // negative values too
+	empty := report.Chart{Name: "empty", Title: "Nothing measured", XLabel: "x", YLabel: "y", LogX: true,
+		Series: []report.Series{{Name: "none", X: []float64{0, math.Inf(1)}, Y: []float64{1, 2}}}}
 	// A log x axis is drawn by TestWriteAllFallsBack: each gonum PNG costs
 	// over a second under the race detector.
-	charts := []Chart{prefillChart(), long, empty}
+	charts := []report.Chart{prefillChart(), long, empty}
 	res, err := WriteAll(t.Context(), dir, charts, Options{Renderer: RendererGonum})
 	if err != nil {
 		t.Fatalf("WriteAll: %v", err)
@@ -338,7 +340,7 @@ func TestWriteAllFallsBack(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			charts := []Chart{stressCharts()[0]} // log x axis
+			charts := []report.Chart{stressCharts()[0]} // log x axis
 			opts := Options{BrowserPath: tt.browser, SnapshotTimeout: 2 * time.Second}
 			start := time.Now()
 			res, err := WriteAll(t.Context(), dir, charts, opts)
@@ -367,7 +369,7 @@ func TestWriteAllCanceled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := WriteAll(ctx, t.TempDir(), []Chart{prefillChart()}, Options{})
+	_, err := WriteAll(ctx, t.TempDir(), []report.Chart{prefillChart()}, Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("WriteAll with a canceled context = %v, want context.Canceled", err)
 	}

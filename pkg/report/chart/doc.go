@@ -1,6 +1,7 @@
-// Package chart draws a run's line charts twice: as interactive HTML pages
-// (go-echarts, with the ECharts library vendored in assets/ and written
-// beside the pages, so they open offline) and as PNG images.
+// Package chart draws a run's line charts, described as plain data by
+// report.Chart, twice: as interactive HTML pages (go-echarts, with the
+// ECharts library vendored in assets/ and written beside the pages, so they
+// open offline) and as PNG images.
 //
 // PNGs come from a headless Chromium driven through chromedp, which
 // snapshots the very HTML chart the user will open; when no browser is
@@ -13,5 +14,6 @@
 //	res, err := chart.WriteAll(ctx, filepath.Join(runDir, "plots"), charts, chart.Options{Logger: log})
 //	// res.Renderer is "chromium" or "gonum"; res.FallbackReason tells why gonum was used.
 //
-// This is the only package that imports go-echarts, chromedp and gonum/plot.
+// This is the only package that imports go-echarts, chromedp and gonum/plot;
+// the benchmarks build their charts with package report alone.
 package chart

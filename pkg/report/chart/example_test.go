@@ -13,12 +13,12 @@ import (
 
 func ExampleWriteAll() {
 	dir := filepath.Join(os.TempDir(), "run", "plots")
-	charts := []chart.Chart{{
+	charts := []report.Chart{{
 		Name:   "ttfc_vs_input_length",
 		Title:  "Time to First Token vs Input Length",
 		XLabel: "Input Length (tokens)",
 		YLabel: "TTFC (ms)",
-		Series: []chart.Series{
+		Series: []report.Series{
 			{Name: "P50", X: []float64{128, 256, 512}, Y: []float64{6.4, 7.1, 15.6}},
 			{Name: "P99", X: []float64{128, 256, 512}, Y: []float64{7.4, 8.1, 17.6}, Dashed: true},
 		},

@@ -15,6 +15,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/veeksha-go/veeksha/pkg/report"
 )
 
 // The gonum drawing is 10×6 inches at 200 dpi: 2000×1200 pixels, the size
@@ -43,7 +45,7 @@ var (
 )
 
 // writePNG draws c with gonum/plot and writes it as PNG.
-func writePNG(w io.Writer, c Chart) error {
+func writePNG(w io.Writer, c report.Chart) error {
 	p, err := newPlot(c)
 	if err != nil {
 		return fmt.Errorf("chart %s: %w", c.Name, err)
@@ -61,7 +63,7 @@ func writePNG(w io.Writer, c Chart) error {
 }
 
 // newPlot builds the gonum plot for c, styled like the HTML chart.
-func newPlot(c Chart) (*plot.Plot, error) {
+func newPlot(c report.Chart) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = c.Title
 	p.Title.TextStyle.Font = font.From(boldSans, titleFontPt)
@@ -90,7 +92,7 @@ func newPlot(c Chart) (*plot.Plot, error) {
 
 	var all []point
 	for i, s := range c.Series {
-		pts := s.points(c.LogX)
+		pts := points(s, c.LogX)
 		all = append(all, pts...)
 		xys := make(plotter.XYs, len(pts))
 		for j, pt := range pts {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
+
+	"github.com/veeksha-go/veeksha/pkg/report"
 )
 
 // palette is ECharts' default series palette; the gonum renderer uses it
@@ -59,7 +61,7 @@ body { margin: 0; padding: 16px; background: #ffffff; font-family: sans-serif; }
 `))
 
 // writeHTML writes c as a standalone page.
-func writeHTML(w io.Writer, c Chart) error {
+func writeHTML(w io.Writer, c report.Chart) error {
 	snippet := newLine(c).RenderSnippet()
 	script, err := scriptBody(snippet.Script)
 	if err != nil {
@@ -98,7 +100,7 @@ func scriptBody(s string) (string, error) {
 }
 
 // newLine builds the go-echarts chart for c.
-func newLine(c Chart) *charts.Line {
+func newLine(c report.Chart) *charts.Line {
 	line := charts.NewLine()
 	xType := "value"
 	if c.LogX {
@@ -153,7 +155,7 @@ func newLine(c Chart) *charts.Line {
 		}),
 	)
 	for i, s := range c.Series {
-		pts := s.points(c.LogX)
+		pts := points(s, c.LogX)
 		data := make([]opts.LineData, len(pts))
 		for j, p := range pts {
 			data[j] = opts.LineData{Value: []any{p.x, p.y}}
@@ -179,7 +181,7 @@ func newLine(c Chart) *charts.Line {
 // log x axis (opts.XAxis has no LogBase) and a tooltip naming both axes.
 // Labels are JSON strings (JSON escapes <, > and &) of HTML-escaped text,
 // since ECharts shows tooltips as HTML.
-func extraJS(c Chart) string {
+func extraJS(c report.Chart) string {
 	str := func(s string) string {
 		b, _ := json.Marshal(html.EscapeString(s)) // a string always marshals
 		return string(b)
@@ -198,9 +200,9 @@ func extraJS(c Chart) string {
 
 // yRange returns the smallest and largest y over the drawable points, with
 // 0 included (the y axis starts at 0 unless data are negative).
-func yRange(c Chart) (lo, hi float64) {
+func yRange(c report.Chart) (lo, hi float64) {
 	for _, s := range c.Series {
-		for _, p := range s.points(c.LogX) {
+		for _, p := range points(s, c.LogX) {
 			lo, hi = math.Min(lo, p.y), math.Max(hi, p.y)
 		}
 	}
