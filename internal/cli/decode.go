@@ -62,7 +62,7 @@ func (c *DecodeCmd) start() (runStart, error) {
 func (c *DecodeCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {
 	cfg := c.config()
 	cfg.Timeout = c.BenchmarkTimeout.D()
-	res, err := decode.Run(ctx, cfg, decode.Deps{Deps: d, OnPoint: func(p decode.Point, a decode.Analysis) error {
+	res, err := decode.Run(ctx, cfg, decode.Deps{Deps: d, OnCombination: func(p decode.CombinationRun, a decode.Analysis) error {
 		return files.json(filepath.Join(p.Label(), decode.WindowFile), a.Window)
 	}})
 	if res.Type == "" {

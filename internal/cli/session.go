@@ -199,7 +199,7 @@ func (s *session) probeServer(ctx context.Context, noExtraFields bool) {
 			"server", s.settings.ServerSoftware)
 	}
 	metricsURL := s.client.Root() + "/metrics"
-	if servermetrics.Probe(ctx, metricsClient(), metricsURL) {
+	if servermetrics.Available(ctx, metricsClient(), metricsURL) {
 		s.metricsURL = metricsURL
 		s.log.Info("scraping the server's metrics during the run", "url", metricsURL)
 	}
@@ -235,7 +235,7 @@ func (s *session) calibrate(ctx context.Context, lengths []int) error {
 // model's context) is reported before anything is created, and its usage
 // must confirm the calibration.
 func (s *session) checkLongest(ctx context.Context, length int) error {
-	prompt, err := s.sampler.ProbePrompt(length)
+	prompt, err := s.sampler.CheckPrompt(length)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,8 @@ const (
 // resumed, gave a valid point, so no bound can be computed.
 var ErrNoValidPoint = errors.New("no valid point")
 
-// Point is what one level measured, as far as the scan needs it.
-type Point struct {
+// Measurement is what one level measured, as far as the scan needs it.
+type Measurement struct {
 	// Level is the load level: clients, or requests per second.
 	Level float64 `json:"level"`
 	// OutputThroughput is the output token throughput, in tokens per second.
@@ -45,7 +45,7 @@ type Point struct {
 
 // Prober runs one level, or loads it when it was already run, and returns
 // its point. An error stops the scan.
-type Prober func(ctx context.Context, level float64) (Point, error)
+type Prober func(ctx context.Context, level float64) (Measurement, error)
 
 // AutoConfig configures Auto. Zero fields take the Default* values.
 type AutoConfig struct {
@@ -184,8 +184,8 @@ type Plan struct {
 	Fill []float64 `json:"fill_targets"`
 	// Points holds every measured level (resumed, probed, valid or not),
 	// sorted by level; Levels holds their levels.
-	Points []Point   `json:"points"`
-	Levels []float64 `json:"levels"`
+	Points []Measurement `json:"points"`
+	Levels []float64     `json:"levels"`
 }
 
 // Auto runs the automatic sweep.
@@ -220,14 +220,14 @@ type Plan struct {
 // A Prober error or the end of ctx stops the scan: Auto returns the plan
 // so far with the error wrapped. When no valid point exists after phase 1
 // it returns the plan with an error wrapping ErrNoValidPoint.
-func Auto(ctx context.Context, cfg AutoConfig, measured map[float64]Point, probe Prober) (Plan, error) {
+func Auto(ctx context.Context, cfg AutoConfig, measured map[float64]Measurement, probe Prober) (Plan, error) {
 	if err := cfg.Validate(); err != nil {
 		return Plan{}, err
 	}
 	if probe == nil {
 		return Plan{}, errors.New("autoscan: nil prober")
 	}
-	s := &scan{probe: probe, points: make(map[float64]Point, len(measured))}
+	s := &scan{probe: probe, points: make(map[float64]Measurement, len(measured))}
 	s.plan.Config = cfg.withDefaults()
 	for level, p := range measured {
 		p.Level = level
@@ -241,7 +241,7 @@ func Auto(ctx context.Context, cfg AutoConfig, measured map[float64]Point, probe
 // scan holds the state of one Auto call.
 type scan struct {
 	probe  Prober
-	points map[float64]Point
+	points map[float64]Measurement
 	plan   Plan
 }
 
@@ -336,17 +336,17 @@ func (s *scan) run(ctx context.Context) error {
 
 // get returns the point of level, probing it unless it was measured, and
 // the decision describing how it was obtained.
-func (s *scan) get(ctx context.Context, phase int, level float64) (Point, Decision, error) {
+func (s *scan) get(ctx context.Context, phase int, level float64) (Measurement, Decision, error) {
 	d := Decision{Phase: phase, Level: level, Action: AlreadyMeasured}
 	if p, ok := s.points[level]; ok {
 		return p, d, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return Point{}, d, fmt.Errorf("autoscan: stopped before level %s: %w", fmtLevel(level), err)
+		return Measurement{}, d, fmt.Errorf("autoscan: stopped before level %s: %w", fmtLevel(level), err)
 	}
 	p, err := s.probe(ctx, level)
 	if err != nil {
-		return Point{}, d, fmt.Errorf("autoscan: probe of level %s: %w", fmtLevel(level), err)
+		return Measurement{}, d, fmt.Errorf("autoscan: probe of level %s: %w", fmtLevel(level), err)
 	}
 	p.Level = level
 	s.points[level] = p
@@ -367,14 +367,14 @@ func (s *scan) nearest(t float64) (level, dist float64, ok bool) {
 }
 
 // valid returns the valid points sorted by level.
-func (s *scan) valid() []Point {
-	var out []Point
+func (s *scan) valid() []Measurement {
+	var out []Measurement
 	for _, p := range s.points {
 		if p.Valid {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(a, b Point) int { return cmp.Compare(a.Level, b.Level) })
+	slices.SortFunc(out, func(a, b Measurement) int { return cmp.Compare(a.Level, b.Level) })
 	return out
 }
 
@@ -383,7 +383,7 @@ func (s *scan) record(d Decision) { s.plan.Decisions = append(s.plan.Decisions, 
 // finish fills Points and Levels from everything measured.
 func (s *scan) finish() {
 	s.plan.Levels = slices.Sorted(maps.Keys(s.points))
-	s.plan.Points = make([]Point, len(s.plan.Levels))
+	s.plan.Points = make([]Measurement, len(s.plan.Levels))
 	for i, l := range s.plan.Levels {
 		s.plan.Points[i] = s.points[l]
 	}

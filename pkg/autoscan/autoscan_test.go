@@ -93,15 +93,15 @@ type fakeServer struct {
 	calls       []float64
 }
 
-func (f *fakeServer) probe(_ context.Context, level float64) (Point, error) {
+func (f *fakeServer) probe(_ context.Context, level float64) (Measurement, error) {
 	f.calls = append(f.calls, level)
 	if f.onProbe != nil {
 		f.onProbe(level)
 	}
 	if err := f.fail[level]; err != nil {
-		return Point{}, err
+		return Measurement{}, err
 	}
-	return Point{
+	return Measurement{
 		Level:            level,
 		OutputThroughput: f.tput.at(level),
 		InteractivityP50: f.inter.at(level),
@@ -296,7 +296,7 @@ func powersUpTo(max float64) []float64 {
 func TestAutoMaxLevelResumed(t *testing.T) {
 	t.Parallel()
 	srv := &fakeServer{tput: workedTput, inter: curve{1: 100, 256: 10}}
-	measured := map[float64]Point{64: {OutputThroughput: 889, InteractivityP50: 30, Valid: true}}
+	measured := map[float64]Measurement{64: {OutputThroughput: 889, InteractivityP50: 30, Valid: true}}
 	plan, err := Auto(t.Context(), AutoConfig{MaxLevel: 16}, measured, srv.probe)
 	if err != nil {
 		t.Fatalf("Auto: %v", err)
@@ -326,10 +326,10 @@ func TestAutoMaxLevelResumed(t *testing.T) {
 func TestAutoResume(t *testing.T) {
 	t.Parallel()
 	inter := curve{1: 100, 2: 90, 4: 80, 8: 70, 16: 60, 32: 50, 64: 40, 128: 30, 256: 20}
-	measured := map[float64]Point{}
+	measured := map[float64]Measurement{}
 	for _, l := range []float64{1, 2, 4, 8, 16, 24} {
 		// The Level field is ignored: the key is the level.
-		measured[l] = Point{Level: -1, OutputThroughput: workedTput.at(l), InteractivityP50: inter.at(l), Valid: true}
+		measured[l] = Measurement{Level: -1, OutputThroughput: workedTput.at(l), InteractivityP50: inter.at(l), Valid: true}
 	}
 	before := maps.Clone(measured)
 	srv := &fakeServer{tput: workedTput, inter: inter}
@@ -480,15 +480,15 @@ func FuzzSweepPlan(f *testing.F) {
 			return b[int(math.Log2(level)*3)%len(b)]
 		}
 		var calls []float64
-		probe := func(_ context.Context, level float64) (Point, error) {
+		probe := func(_ context.Context, level float64) (Measurement, error) {
 			calls = append(calls, level)
 			v := value(tputs, level)
-			return Point{OutputThroughput: float64(v), InteractivityP50: float64(value(inters, level)), Valid: v != 0}, nil
+			return Measurement{OutputThroughput: float64(v), InteractivityP50: float64(value(inters, level)), Valid: v != 0}, nil
 		}
-		measured := map[float64]Point{}
+		measured := map[float64]Measurement{}
 		for _, r := range resumed {
 			l := float64(r%64) + 1
-			measured[l] = Point{OutputThroughput: float64(value(tputs, l)), InteractivityP50: float64(value(inters, l)), Valid: r%5 != 0}
+			measured[l] = Measurement{OutputThroughput: float64(value(tputs, l)), InteractivityP50: float64(value(inters, l)), Valid: r%5 != 0}
 		}
 		cfg := AutoConfig{
 			Threshold:  float64(threshold%100) / 100,

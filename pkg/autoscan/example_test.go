@@ -16,8 +16,8 @@ func ExampleLogSpaced() {
 func ExampleAuto() {
 	// A made-up server whose throughput saturates near 64 clients and
 	// whose per-user speed falls as soon as load rises.
-	probe := func(_ context.Context, level float64) (autoscan.Point, error) {
-		return autoscan.Point{
+	probe := func(_ context.Context, level float64) (autoscan.Measurement, error) {
+		return autoscan.Measurement{
 			OutputThroughput: 1000 * (1 - math.Exp(-level/16)),
 			InteractivityP50: 100 / (1 + level/4),
 			Valid:            true,

@@ -639,9 +639,9 @@ func TestTokenizeAndProbe(t *testing.T) {
 			if !slices.ContainsFunc(srv.Requests(), func(r openaitest.Received) bool { return r.Path == "/tokenize" }) {
 				t.Errorf("no request to /tokenize among %v", srv.Requests())
 			}
-			n, err = c.ProbePromptTokens(t.Context(), prompt)
+			n, err = c.PromptTokens(t.Context(), prompt)
 			if n != tt.want || err != nil {
-				t.Errorf("ProbePromptTokens(%q) = %d, %v, want %d, nil", prompt, n, err, tt.want)
+				t.Errorf("PromptTokens(%q) = %d, %v, want %d, nil", prompt, n, err, tt.want)
 			}
 		})
 	}
@@ -708,7 +708,7 @@ func TestStartupErrors(t *testing.T) {
 		{
 			name: "unknown model, vLLM 404", baseURL: openaitest.New(t, openaitest.Script{}).URL,
 			call: func(c *client.Client) error {
-				_, err := c.ProbePromptTokens(t.Context(), prompt)
+				_, err := c.PromptTokens(t.Context(), prompt)
 				return err
 			},
 			want: []error{client.ErrUnknownModel, client.ErrNotFound}, msg: "does not exist",
@@ -716,7 +716,7 @@ func TestStartupErrors(t *testing.T) {
 		{
 			name: "unknown model, 400", baseURL: status(400, openaitest.OpenAIErrorBody(400, "model 'x' is not loaded")),
 			call: func(c *client.Client) error {
-				_, err := c.ProbePromptTokens(t.Context(), prompt)
+				_, err := c.PromptTokens(t.Context(), prompt)
 				return err
 			},
 			want: []error{client.ErrUnknownModel}, notWant: []error{client.ErrNotFound}, msg: "is not loaded",

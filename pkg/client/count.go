@@ -10,7 +10,7 @@ const (
 	// ByTokenize asks the server's /tokenize endpoint (Tokenize).
 	ByTokenize TokenMethod = "tokenize"
 	// ByUsageProbe sends a one-token request and reads its usage
-	// (ProbePromptTokens).
+	// (PromptTokens).
 	ByUsageProbe TokenMethod = "usage_probe"
 )
 
@@ -46,7 +46,7 @@ func (t *TokenCounter) Count(ctx context.Context, text string) (n int, err error
 		t.c.log.Info("the server has no /tokenize endpoint; measuring prompt lengths with probe requests")
 	}
 	err = retry(ctx, func() (err error) {
-		n, err = t.c.ProbePromptTokens(ctx, text)
+		n, err = t.c.PromptTokens(ctx, text)
 		return err
 	})
 	return n, err

@@ -2,7 +2,7 @@
 // and records each one as a result.Request: when it was sent, when each
 // piece of generated text arrived, what the server reported, and how it
 // failed if it did. It also has the few non-streaming calls a benchmark
-// needs before it starts: Models, Tokenize and ProbePromptTokens.
+// needs before it starts: Models, Tokenize and PromptTokens.
 //
 // # Setup
 //

@@ -9,7 +9,7 @@ import (
 )
 
 // Sentinel errors for the startup calls (Models, Tokenize,
-// ProbePromptTokens), matched with errors.Is on the *Error they return,
+// PromptTokens), matched with errors.Is on the *Error they return,
 // and for the setup steps (ResolveModel, Preflight, CheckPrompt), whose
 // *SetupError matches ErrUnreachable, ErrUnauthorized and ErrUnknownModel
 // by its Kind. One error can match several: an unknown model answered

@@ -79,11 +79,11 @@ func (c *Client) tokenizePath() string {
 	return "tokenize"
 }
 
-// ProbePromptTokens sends a non-streaming request with max_tokens 1 and
+// PromptTokens sends a non-streaming request with max_tokens 1 and
 // returns the server's usage.prompt_tokens for text: the prompt length as
 // the server counts it, chat template included. It covers servers without
 // /tokenize (Ollama, hosted APIs). Errors are *Error.
-func (c *Client) ProbePromptTokens(ctx context.Context, text string) (int, error) {
+func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
 	var params any
 	if c.cfg.Endpoint == Completions {
 		params = openai.CompletionNewParams{

@@ -295,7 +295,7 @@ func (c *Client) preflightError(ctx context.Context, r *result.Request) *SetupEr
 	return e
 }
 
-// CheckPrompt sends prompt once as a usage probe (ProbePromptTokens,
+// CheckPrompt sends prompt once as a usage probe (PromptTokens,
 // retried on transient failures) and checks that the server counts
 // exactly tokens prompt tokens: a server that refuses the prompt (one
 // longer than the model's context, say) is a SetupPromptRefused error,
@@ -304,7 +304,7 @@ func (c *Client) preflightError(ctx context.Context, r *result.Request) *SetupEr
 func (c *Client) CheckPrompt(ctx context.Context, prompt string, tokens int) error {
 	var n int
 	err := retry(ctx, func() (err error) {
-		n, err = c.ProbePromptTokens(ctx, prompt)
+		n, err = c.PromptTokens(ctx, prompt)
 		return err
 	})
 	const op = "check prompt"

@@ -350,7 +350,7 @@ func TestStatsJSONEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}
-	rep := res.Report()
+	rep := res.File()
 	b, err := json.Marshal(rep.TBTInWindow)
 	if err != nil {
 		t.Fatalf("Marshal: %v", err)

@@ -19,24 +19,24 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	return json.Marshal(metrics.Summary(s))
 }
 
-// Report is the decode_window.json form of a Result. Keys ending in _s are
+// File is the decode_window.json form of a Result. Keys ending in _s are
 // seconds from the run start, or durations in seconds.
-type Report struct {
-	Config ReportConfig `json:"config"`
+type File struct {
+	Config FileConfig `json:"config"`
 	// PeakActiveRequests is Result.Peak: how many requests really decoded
 	// together. Compare it with the batch size that was sent.
-	PeakActiveRequests int               `json:"peak_active_requests"`
-	EligibleRequests   EligibilityReport `json:"eligible_requests"`
-	Windows            WindowsReport     `json:"windows"`
-	TBTInWindow        Stats             `json:"tbt_in_window_stats_s"`
-	TBTPerTokenWindow  Stats             `json:"tbt_per_token_in_window_stats_s"`
-	TokensPerChunk     *Stats            `json:"tokens_per_chunk_in_window_stats,omitempty"`
-	Requests           []RequestReport   `json:"requests"`
-	Notes              []string          `json:"notes"`
+	PeakActiveRequests int            `json:"peak_active_requests"`
+	EligibleRequests   Eligibility    `json:"eligible_requests"`
+	Windows            WindowList     `json:"windows"`
+	TBTInWindow        Stats          `json:"tbt_in_window_stats_s"`
+	TBTPerTokenWindow  Stats          `json:"tbt_per_token_in_window_stats_s"`
+	TokensPerChunk     *Stats         `json:"tokens_per_chunk_in_window_stats,omitempty"`
+	Requests           []RequestEntry `json:"requests"`
+	Notes              []string       `json:"notes"`
 }
 
-// ReportConfig echoes the configuration and the resolved threshold.
-type ReportConfig struct {
+// FileConfig echoes the configuration and the resolved threshold.
+type FileConfig struct {
 	// MinActiveRequests is the configured threshold; 0 means max observed.
 	MinActiveRequests int  `json:"min_active_requests"`
 	MaxObserved       bool `json:"max_observed"`
@@ -45,24 +45,24 @@ type ReportConfig struct {
 	SelectionStrategy         Strategy `json:"selection_strategy"`
 }
 
-// EligibilityReport counts the requests used and those left out, by reason.
-type EligibilityReport struct {
+// Eligibility counts the requests used and those left out, by reason.
+type Eligibility struct {
 	TotalRequests int            `json:"total_requests"`
 	Eligible      int            `json:"eligible"`
 	Skipped       map[string]int `json:"skipped"`
 }
 
-// WindowsReport describes the candidate segments and the selected windows.
-type WindowsReport struct {
-	NumCandidateSegments int            `json:"num_candidate_segments"`
-	NumSelectedSegments  int            `json:"num_selected_segments"`
-	TotalDurationS       float64        `json:"total_duration_s"`
-	PerWindow            []WindowReport `json:"per_window"`
+// WindowList describes the candidate segments and the selected windows.
+type WindowList struct {
+	NumCandidateSegments int           `json:"num_candidate_segments"`
+	NumSelectedSegments  int           `json:"num_selected_segments"`
+	TotalDurationS       float64       `json:"total_duration_s"`
+	PerWindow            []WindowEntry `json:"per_window"`
 }
 
-// WindowReport is one selected window: its bounds in seconds from the run
+// WindowEntry is one selected window: its bounds in seconds from the run
 // start, and its chunk-gap statistics in seconds.
-type WindowReport struct {
+type WindowEntry struct {
 	WindowIndex int     `json:"window_index"`
 	StartS      float64 `json:"start_s"`
 	EndS        float64 `json:"end_s"`
@@ -71,8 +71,8 @@ type WindowReport struct {
 	TBTStats    Stats   `json:"tbt_stats_s"`
 }
 
-// RequestReport is one request's decode interval and in-window sample count.
-type RequestReport struct {
+// RequestEntry is one request's decode interval and in-window sample count.
+type RequestEntry struct {
 	ID int `json:"id"`
 	// Skipped is the reason the request was left out; empty when eligible.
 	Skipped string `json:"skipped,omitempty"`
@@ -85,36 +85,36 @@ type RequestReport struct {
 	TokensPerChunkKnown bool `json:"tokens_per_chunk_known"`
 }
 
-// Report builds the decode_window.json form of r.
-func (r *Result) Report() Report {
-	rep := Report{
-		Config: ReportConfig{
+// File builds the decode_window.json form of r.
+func (r *Result) File() File {
+	rep := File{
+		Config: FileConfig{
 			MinActiveRequests:         r.Config.MinActive,
 			MaxObserved:               r.Config.MinActive == 0,
 			ResolvedMinActiveRequests: r.Threshold,
 			SelectionStrategy:         r.Config.Strategy,
 		},
 		PeakActiveRequests: r.Peak,
-		EligibleRequests: EligibilityReport{
+		EligibleRequests: Eligibility{
 			TotalRequests: r.Total,
 			Eligible:      r.Eligible,
 			Skipped:       map[string]int{SkipNoDecodeChunks: 0, SkipUnordered: 0},
 		},
-		Windows: WindowsReport{
+		Windows: WindowList{
 			NumCandidateSegments: len(r.Segments),
 			NumSelectedSegments:  len(r.Windows),
-			PerWindow:            []WindowReport{},
+			PerWindow:            []WindowEntry{},
 		},
 		TBTInWindow:       Stats(r.ChunkGapStats),
 		TBTPerTokenWindow: Stats(r.TokenGapStats),
-		Requests:          make([]RequestReport, 0, len(r.Streams)),
+		Requests:          make([]RequestEntry, 0, len(r.Streams)),
 	}
 	for reason, n := range r.Skipped {
 		rep.EligibleRequests.Skipped[reason] = n
 	}
 	for _, w := range r.Windows {
 		rep.Windows.TotalDurationS += w.Duration().Seconds()
-		rep.Windows.PerWindow = append(rep.Windows.PerWindow, WindowReport{
+		rep.Windows.PerWindow = append(rep.Windows.PerWindow, WindowEntry{
 			WindowIndex: w.Index,
 			StartS:      w.Start.Seconds(),
 			EndS:        w.End.Seconds(),
@@ -125,7 +125,7 @@ func (r *Result) Report() Report {
 	}
 	known := 0
 	for _, s := range r.Streams {
-		rr := RequestReport{ID: s.ID, Skipped: s.Skipped, InWindowSamples: s.Samples, TokensPerChunkKnown: s.TokensKnown}
+		rr := RequestEntry{ID: s.ID, Skipped: s.Skipped, InWindowSamples: s.Samples, TokensPerChunkKnown: s.TokensKnown}
 		if s.Skipped == "" {
 			start, end := s.Decode.Start.Seconds(), s.Decode.End.Seconds()
 			rr.DecodeStartS, rr.DecodeEndS = &start, &end
@@ -148,7 +148,7 @@ func (r *Result) Report() Report {
 }
 
 // MarshalJSON writes r as its Report.
-func (r Result) MarshalJSON() ([]byte, error) { return json.Marshal(r.Report()) }
+func (r Result) MarshalJSON() ([]byte, error) { return json.Marshal(r.File()) }
 
 func (r *Result) notes(tokensKnown int) []string {
 	notes := []string{

@@ -26,8 +26,8 @@ const (
 	gcCPU          = "/cpu/classes/gc/total:cpu-seconds"
 )
 
-// Probe samples the process from Start until Stop.
-type Probe struct {
+// Meter samples the process from Start until Stop.
+type Meter struct {
 	began time.Time
 	cpu   time.Duration
 	sched *metrics.Float64Histogram
@@ -35,8 +35,8 @@ type Probe struct {
 }
 
 // Start begins a sample.
-func Start() *Probe {
-	p := &Probe{began: time.Now(), cpu: processCPU(), sched: readSched()}
+func Start() *Meter {
+	p := &Meter{began: time.Now(), cpu: processCPU(), sched: readSched()}
 	p.gc = readGC()
 	return p
 }
@@ -71,7 +71,7 @@ type Sample struct {
 }
 
 // Stop ends the sample.
-func (p *Probe) Stop() Sample {
+func (p *Meter) Stop() Sample {
 	wall := time.Since(p.began)
 	cpu := processCPU() - p.cpu
 	s := Sample{WallS: wall.Seconds(), Cores: runtime.GOMAXPROCS(0)}
@@ -133,23 +133,23 @@ func bucketQuantile(buckets []float64, counts []uint64, q float64) float64 {
 	return 0
 }
 
-// Report is a point's fidelity: the process sample and the requests'
+// Assessment is a point's fidelity: the process sample and the requests'
 // send lag, in seconds.
-type Report struct {
+type Assessment struct {
 	Sample
 	SendLag pmetrics.Summary `json:"send_lag_s"`
 }
 
 // Assess combines a sample with the send lag of the point's measured
 // requests.
-func Assess(s Sample, reqs []result.Request) Report {
+func Assess(s Sample, reqs []result.Request) Assessment {
 	var lag []float64
 	for i := range reqs {
 		if !reqs[i].Warmup && reqs[i].Sent > 0 {
 			lag = append(lag, reqs[i].SendLag().Seconds())
 		}
 	}
-	return Report{Sample: s, SendLag: pmetrics.Summarize(lag)}
+	return Assessment{Sample: s, SendLag: pmetrics.Summarize(lag)}
 }
 
 // Bounds say when a point counts as limited by the client.
@@ -171,7 +171,7 @@ func DefaultBounds() Bounds {
 }
 
 // Check adds client_fidelity for one point.
-func (r Report) Check(rep *validate.Report, label string, b Bounds) {
+func (r Assessment) Check(rep *validate.Report, label string, b Bounds) {
 	worst := math.Max(r.SendLag.P99, r.SchedP99S)
 	detail := fmt.Sprintf("send lag P99 %.2f ms, scheduler latency P99 %.2f ms, CPU %.2f of %d cores, %d GCs",
 		1000*r.SendLag.P99, 1000*r.SchedP99S, r.CPUCores, r.Cores, r.GCCycles)

@@ -189,11 +189,11 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 	}
 	c := collector{plan: plan, sink: sink, began: b.Began, log: log}
 	stopProgress := c.reportProgress(d.Progress)
-	probe := fidelity.Start()
+	meter := fidelity.Start()
 	b.Admitted = plan.Schedule(sendCtx, b.Began, func(ctx context.Context, slot traffic.Slot) {
 		c.send(ctx, d.Sender, slot)
 	})
-	b.Client = probe.Stop()
+	b.Client = meter.Stop()
 	stopProgress()
 
 	b.EndReason = EndReason(ctx)

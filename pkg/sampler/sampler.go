@@ -162,9 +162,9 @@ func (s *Sampler) Prompt(length, point, seq int) (string, error) {
 	return s.text(w, point, seq), nil
 }
 
-// ProbePrompt returns a calibrated prompt of length for checking the
+// CheckPrompt returns a calibrated prompt of length for checking the
 // server outside the measurements (its salt is never a measured one's).
-func (s *Sampler) ProbePrompt(length int) (string, error) {
+func (s *Sampler) CheckPrompt(length int) (string, error) {
 	w, ok := s.wordsFor[length]
 	if !ok {
 		return "", fmt.Errorf("prompt length %d was not calibrated", length)

@@ -57,9 +57,9 @@ type Scraper struct {
 	done    chan struct{}
 }
 
-// Probe tells whether url serves Prometheus text with at least one known
+// Available tells whether url serves Prometheus text with at least one known
 // metric. It is called once before a run to decide whether to scrape.
-func Probe(ctx context.Context, hc *http.Client, url string) bool {
+func Available(ctx context.Context, hc *http.Client, url string) bool {
 	s, err := scrape(ctx, hc, url)
 	return err == nil && !(math.IsNaN(s.Running) && math.IsNaN(s.Waiting) && math.IsNaN(s.KVUsage))
 }

@@ -48,7 +48,7 @@ func TestScraperSummarizes(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	hc := &http.Client{Timeout: time.Second}
-	if !Probe(t.Context(), hc, srv.URL) {
+	if !Available(t.Context(), hc, srv.URL) {
 		t.Fatal("Probe = false for a vLLM-style endpoint")
 	}
 	from := time.Now()
@@ -74,12 +74,12 @@ func TestProbeRejectsOtherEndpoints(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
-	if Probe(t.Context(), &http.Client{Timeout: time.Second}, srv.URL) {
+	if Available(t.Context(), &http.Client{Timeout: time.Second}, srv.URL) {
 		t.Error("Probe = true for a 404")
 	}
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "go_goroutines 7") }))
 	t.Cleanup(other.Close)
-	if Probe(t.Context(), &http.Client{Timeout: time.Second}, other.URL) {
+	if Available(t.Context(), &http.Client{Timeout: time.Second}, other.URL) {
 		t.Error("Probe = true for metrics without any inference-server gauge")
 	}
 }

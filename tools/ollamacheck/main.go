@@ -162,7 +162,7 @@ func measure(ctx context.Context, o options, log io.Writer) ([]pair, error) {
 
 	// A fresh nonce per run: prompts never repeat one sent by an earlier
 	// run against the same server, whose prefix cache may still hold it.
-	smp := sampler.New(sampler.Config{Seed: o.seed, Nonce: uint64(time.Now().UnixNano())}, cl.ProbePromptTokens)
+	smp := sampler.New(sampler.Config{Seed: o.seed, Nonce: uint64(time.Now().UnixNano())}, cl.PromptTokens)
 	if err := smp.Calibrate(ctx, o.lengths); err != nil {
 		return nil, fmt.Errorf("calibrate prompt lengths: %w", err)
 	}

@@ -14,7 +14,7 @@ const fcfsTolerance = 5 * time.Millisecond
 // Check validates one combination: the request count, failures, FCFS order
 // of first tokens, the decode window, whether the window held the whole
 // batch, and the server-reported prompt and output lengths.
-func Check(rep *validate.Report, cfg Config, p Point, a Analysis, bounds fidelity.Bounds) {
+func Check(rep *validate.Report, cfg Config, p CombinationRun, a Analysis, bounds fidelity.Bounds) {
 	label := p.CheckLabel()
 	measured := validate.Measured(p.Requests)
 

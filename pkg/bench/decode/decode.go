@@ -157,14 +157,14 @@ const (
 // Deps are what a decode run needs besides its Config.
 type Deps struct {
 	runner.Deps
-	// OnPoint, when set, is called after each combination with what it
+	// OnCombination, when set, is called after each combination with what it
 	// recorded and its analysis, before the next combination starts. An
 	// error ends the run.
-	OnPoint func(Point, Analysis) error
+	OnCombination func(CombinationRun, Analysis) error
 }
 
-// Point is what one combination recorded.
-type Point struct {
+// CombinationRun is what one combination recorded.
+type CombinationRun struct {
 	Combination
 	Began     time.Time
 	Requests  []result.Request
@@ -183,7 +183,7 @@ const warmupTokens = 8
 // Run sends the warm-up requests, then runs every combination in order
 // (Combinations), each bounded by cfg.Timeout, until done or ctx ends, and
 // returns everything decode_results.json holds. An error (a prompt, a
-// record file, an analysis or d.OnPoint) ends the run and comes with the
+// record file, an analysis or d.OnCombination) ends the run and comes with the
 // results of the combinations that ran.
 func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	if err := cfg.Validate(); err != nil {
@@ -199,7 +199,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 		if err != nil || ctx.Err() != nil {
 			break
 		}
-		var p Point
+		var p CombinationRun
 		var a Analysis
 		if p, a, err = runCombination(ctx, cfg, comb, d.Deps); err != nil {
 			break
@@ -212,8 +212,8 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 		if p.EndReason != result.EndCompleted {
 			res.EndReason = p.EndReason
 		}
-		if d.OnPoint != nil {
-			err = d.OnPoint(p, a)
+		if d.OnCombination != nil {
+			err = d.OnCombination(p, a)
 		}
 		d.Log().Info("point done", "point", comb.Label(), "tbt_p50_ms", 1000*a.Row.TBT.Median, "peak", a.Row.PeakConcurrency)
 	}
@@ -250,14 +250,14 @@ func warmup(ctx context.Context, cfg Config, d runner.Deps) error {
 // it. cfg.Timeout bounds it (--benchmark-timeout): when it passes, or ctx
 // ends, requests still in flight are cancelled and recorded as such, and
 // requests never sent are recorded as not sent.
-func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Deps) (Point, Analysis, error) {
+func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Deps) (CombinationRun, Analysis, error) {
 	maxTokens := OutputTokens(cfg.SamplesPerLength, c.BatchSize, c.InputLength, cfg.EngineChunkSize)
 	// Prompts are built before the launch, so that none delays it.
 	prompts := make([]string, c.BatchSize)
 	for i := range prompts {
 		p, err := d.Prompts.Prompt(c.InputLength, c.Index, i)
 		if err != nil {
-			return Point{}, Analysis{}, fmt.Errorf("build prompt: %w", err)
+			return CombinationRun{}, Analysis{}, fmt.Errorf("build prompt: %w", err)
 		}
 		prompts[i] = p
 	}
@@ -278,7 +278,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 				ErrClass: result.ErrCanceled, Err: "not sent: the run ended first"}
 		},
 	}, d)
-	p := Point{Combination: c, Began: b.Began, Requests: b.Requests, EndReason: b.EndReason, Client: b.Client}
+	p := CombinationRun{Combination: c, Began: b.Began, Requests: b.Requests, EndReason: b.EndReason, Client: b.Client}
 	if err != nil {
 		return p, Analysis{}, err
 	}
@@ -291,7 +291,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 }
 
 // check adds the validity checks of one combination to rep.
-func (a Analysis) check(rep *validate.Report, cfg Config, p Point, bounds fidelity.Bounds, promptSalt bool) {
+func (a Analysis) check(rep *validate.Report, cfg Config, p CombinationRun, bounds fidelity.Bounds, promptSalt bool) {
 	Check(rep, cfg, p, a, bounds)
 	if a.Row.Server != nil {
 		a.Row.Server.Check(rep, p.CheckLabel(), p.BatchSize, promptSalt)
@@ -313,7 +313,7 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 			rep.Add("metrics_found", comb.Label(), validate.Fail, "%v", err)
 			continue
 		}
-		p := Point{Combination: comb, Requests: reqs}
+		p := CombinationRun{Combination: comb, Requests: reqs}
 		var saved Row
 		for _, row := range res.Results {
 			if row.BatchSize == comb.BatchSize && row.InputLength == comb.InputLength {
@@ -361,7 +361,7 @@ type Row struct {
 	Errors    int     `json:"errors"`
 	EndReason string  `json:"end_reason"`
 	// Fidelity says whether the client kept up during the combination.
-	Fidelity fidelity.Report `json:"client_fidelity"`
+	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported meanwhile.
 	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
 }
@@ -374,7 +374,7 @@ type Analysis struct {
 
 // Analyze finds the decode window of a combination's successful requests
 // and summarizes the TBT inside it.
-func Analyze(p Point) (Analysis, error) {
+func Analyze(p CombinationRun) (Analysis, error) {
 	var streams []decodewindow.Stream
 	errs, tokens, chunks, allUsage := 0, 0, 0, true
 	for i := range p.Requests {

@@ -72,7 +72,7 @@ func TestAnalyzeAndCheck(t *testing.T) {
 	cfg := Config{BatchSizes: []int{2}, InputLengths: []int{128}, SamplesPerLength: 5, EngineChunkSize: 512, TicketTimeout: result.Seconds(time.Second)}
 	out := OutputTokens(5, 2, 128, 512)
 	a0, a1 := stream(0, 10*ms, 10*ms, out), stream(1, 25*ms, 10*ms, out)
-	p := Point{Combination: Combination{BatchSize: 2, InputLength: 128}, Requests: []result.Request{a0, a1}, EndReason: result.EndCompleted}
+	p := CombinationRun{Combination: Combination{BatchSize: 2, InputLength: 128}, Requests: []result.Request{a0, a1}, EndReason: result.EndCompleted}
 	a, err := Analyze(p)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestAnalyzeCoalescedWithoutPerChunkUsage(t *testing.T) {
 	ms := time.Millisecond
 	a0, a1 := stream(0, 10*ms, 10*ms, 30), stream(1, 15*ms, 10*ms, 30)
 	a0.OutputTokens, a1.OutputTokens = 60, 60
-	a, err := Analyze(Point{Combination: Combination{BatchSize: 2, InputLength: 128}, Requests: []result.Request{a0, a1}})
+	a, err := Analyze(CombinationRun{Combination: Combination{BatchSize: 2, InputLength: 128}, Requests: []result.Request{a0, a1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 //
 // client is the run's fidelity report; its check is added when it holds a
 // sample (a run read back from disk before fidelity was recorded has none).
-func Check(cfg Config, reqs []result.Request, client fidelity.Report, bounds fidelity.Bounds) validate.Report {
+func Check(cfg Config, reqs []result.Request, client fidelity.Assessment, bounds fidelity.Bounds) validate.Report {
 	var rep validate.Report
 	measured := validate.Measured(reqs)
 

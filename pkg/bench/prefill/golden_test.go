@@ -72,7 +72,7 @@ func TestResultsJSONGolden(t *testing.T) {
 		Results: Analyze(reqs),
 		Errors:  result.CountErrors(reqs),
 	}
-	rep := Check(cfg, reqs, fidelity.Report{}, fidelity.DefaultBounds())
+	rep := Check(cfg, reqs, fidelity.Assessment{}, fidelity.DefaultBounds())
 	res.Validation = &rep
 	var b bytes.Buffer
 	if err := report.WriteJSON(&b, res); err != nil {

@@ -20,7 +20,7 @@ type Results struct {
 	Results []Row              `json:"results"`
 	Errors  result.ErrorCounts `json:"errors"`
 	// Fidelity says whether the client kept up (CPU, scheduling, send lag).
-	Fidelity fidelity.Report `json:"client_fidelity"`
+	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported during the run.
 	Server     *servermetrics.Summary `json:"server_metrics,omitempty"`
 	Validation *validate.Report       `json:"validation,omitempty"`

@@ -47,13 +47,13 @@ func TestCheck(t *testing.T) {
 	ms := time.Millisecond
 	cfg := Config{InputLengths: []int{512, 128}, OutputTokens: 1, SamplesPerLength: 2}
 	good := []result.Request{done(0, 512, 0, 10*ms), done(1, 512, 20*ms, 10*ms), done(2, 128, 40*ms, 5*ms), done(3, 128, 60*ms, 5*ms)}
-	rep := Check(cfg, good, fidelity.Report{}, fidelity.DefaultBounds())
+	rep := Check(cfg, good, fidelity.Assessment{}, fidelity.DefaultBounds())
 	if rep.Failed() || rep.Count(validate.Warn) != 0 {
 		t.Errorf("Check(good) = %+v", rep.Checks)
 	}
 
 	bad := []result.Request{done(0, 512, 0, 10*ms), done(1, 128, 5*ms, 10*ms), done(2, 128, 40*ms, 5*ms)}
-	rep = Check(cfg, bad, fidelity.Report{}, fidelity.DefaultBounds())
+	rep = Check(cfg, bad, fidelity.Assessment{}, fidelity.DefaultBounds())
 	status := map[string]validate.Check{}
 	for _, c := range rep.Checks {
 		status[c.Name] = c

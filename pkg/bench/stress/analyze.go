@@ -60,7 +60,7 @@ type Point struct {
 	E2EFromIntent  *metrics.Summary `json:"e2e_from_intended_s,omitempty"`
 	TTFCFromIntent *metrics.Summary `json:"ttfc_from_intended_s,omitempty"`
 	// Fidelity says whether the client kept up during the level.
-	Fidelity fidelity.Report `json:"client_fidelity"`
+	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported during the level.
 	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
 }

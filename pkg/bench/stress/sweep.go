@@ -159,17 +159,17 @@ func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, er
 // decisions in auto mode.
 func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 	if s.cfg.Mode == Auto {
-		measured := map[float64]autoscan.Point{}
+		measured := map[float64]autoscan.Measurement{}
 		for level, p := range s.points {
 			measured[level] = scanPoint(p)
 		}
-		probe := func(ctx context.Context, level float64) (autoscan.Point, error) {
+		probe := func(ctx context.Context, level float64) (autoscan.Measurement, error) {
 			run, p, err := s.measure(ctx, level)
 			if err != nil {
-				return autoscan.Point{}, err
+				return autoscan.Measurement{}, err
 			}
 			if !run.Complete() {
-				return autoscan.Point{}, fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
+				return autoscan.Measurement{}, fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
 			}
 			return scanPoint(p), nil
 		}
@@ -189,8 +189,8 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 }
 
 // scanPoint is what the auto scan needs of a point.
-func scanPoint(p Point) autoscan.Point {
-	return autoscan.Point{Level: p.Level, OutputThroughput: p.OutputThroughput, InteractivityP50: p.InteractivityP50, Valid: p.Valid() && p.Complete}
+func scanPoint(p Point) autoscan.Measurement {
+	return autoscan.Measurement{Level: p.Level, OutputThroughput: p.OutputThroughput, InteractivityP50: p.InteractivityP50, Valid: p.Valid() && p.Complete}
 }
 
 // LoadResume reads the complete levels of the stress run saved in dir,

@@ -38,7 +38,7 @@ type Result struct {
 	// GapError |measured gap - Gap|, in seconds.
 	TTFCError metrics.Summary
 	GapError  metrics.Summary
-	Client    fidelity.Report
+	Client    fidelity.Assessment
 }
 
 // Worst is the larger of the TTFC and gap errors' 99th percentiles.
