@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/compare"
@@ -163,6 +162,3 @@ func titleCase(b Bench) string {
 	}
 	return string(s[0]-'a'+'A') + s[1:]
 }
-
-// pointFile is the path of a point's file in the run folder.
-func pointFile(point, name string) string { return filepath.Join(point, name) }

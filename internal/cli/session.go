@@ -277,16 +277,6 @@ func (s *session) scrape(ctx context.Context) *servermetrics.Scraper {
 	return servermetrics.Start(ctx, metricsClient(), s.metricsURL, 200*time.Millisecond, s.log)
 }
 
-// serverSummary summarizes what the server reported in [from, to]; nil
-// without a scraper.
-func serverSummary(sc *servermetrics.Scraper, from, to time.Time) *servermetrics.Summary {
-	if sc == nil {
-		return nil
-	}
-	sum := sc.Summarize(from, to)
-	return &sum
-}
-
 func (s *session) close() {
 	if s.client != nil {
 		s.client.Close()
