@@ -129,37 +129,12 @@ type exitPanic int
 
 // run parses args for benchmark b and runs it. Tests call it directly.
 func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
-	var cmd benchmark
-	switch b {
-	case Prefill:
-		cmd = &PrefillCmd{}
-	case Decode:
-		cmd = &DecodeCmd{}
-	case Stress:
-		cmd = &StressCmd{}
-	default:
+	cmd := newCommand(b)
+	if cmd == nil {
 		fmt.Fprintf(e.stderr, "unknown benchmark %q\n", b)
 		return ExitUsage
 	}
-	parser, err := kong.New(cmd,
-		kong.Name(b.Binary()),
-		kong.Description(description(b)),
-		kong.Writers(e.stdout, e.stderr),
-		kong.Exit(func(c int) { panic(exitPanic(c)) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
-		kong.Vars{
-			"version":                   b.Binary() + " " + e.build.String(),
-			"default_api_base":          DefaultAPIBase,
-			"default_output_dir":        DefaultOutputDir,
-			"default_seed":              fmt.Sprint(DefaultSeed),
-			"default_request_timeout":   fmt.Sprint(DefaultRequestTimeout.Seconds()),
-			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
-			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
-			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
-		},
-		benchVars(),
-		kong.Bind(executable(e.executable)),
-	)
+	parser, err := newParser(cmd, b, e)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: internal error: %v\n", b.Binary(), err)
 		return ExitRunFailed
@@ -174,7 +149,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 		}
 	}()
 	if e.completing {
-		// Answer the shell and exit 0 through kong.Exit above.
+		// Answer the shell and exit 0 through kong.Exit (newParser).
 		completeLine(parser)
 		return ExitOK
 	}
@@ -193,6 +168,43 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
 	}
 	return code
+}
+
+// newCommand is benchmark b's flag struct, nil for an unknown b.
+func newCommand(b Bench) benchmark {
+	switch b {
+	case Prefill:
+		return &PrefillCmd{}
+	case Decode:
+		return &DecodeCmd{}
+	case Stress:
+		return &StressCmd{}
+	}
+	return nil
+}
+
+// newParser is the kong parser of cmd. Its exit (--help, --version,
+// completion) unwinds with an exitPanic that run recovers.
+func newParser(cmd benchmark, b Bench, e *env) (*kong.Kong, error) {
+	return kong.New(cmd,
+		kong.Name(b.Binary()),
+		kong.Description(description(b)),
+		kong.Writers(e.stdout, e.stderr),
+		kong.Exit(func(c int) { panic(exitPanic(c)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Vars{
+			"version":                   b.Binary() + " " + e.build.String(),
+			"default_api_base":          DefaultAPIBase,
+			"default_output_dir":        DefaultOutputDir,
+			"default_seed":              fmt.Sprint(DefaultSeed),
+			"default_request_timeout":   fmt.Sprint(DefaultRequestTimeout.Seconds()),
+			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
+			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
+			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
+		},
+		benchVars(),
+		kong.Bind(executable(e.executable)),
+	)
 }
 
 // oneLine joins a multi-error into one line.
