@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// processCPU is the user plus system CPU time the process has used.
-func processCPU() time.Duration {
+// ProcessCPU is the user plus system CPU time the process has used.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

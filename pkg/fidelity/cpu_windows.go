@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// processCPU is the user plus system CPU time the process has used.
-func processCPU() time.Duration {
+// ProcessCPU is the user plus system CPU time the process has used.
+func ProcessCPU() time.Duration {
 	self, err := syscall.GetCurrentProcess()
 	if err != nil {
 		return 0

@@ -36,7 +36,7 @@ type Meter struct {
 
 // Start begins a sample.
 func Start() *Meter {
-	p := &Meter{began: time.Now(), cpu: processCPU(), sched: readSched()}
+	p := &Meter{began: time.Now(), cpu: ProcessCPU(), sched: readSched()}
 	p.gc = readGC()
 	return p
 }
@@ -73,7 +73,7 @@ type Sample struct {
 // Stop ends the sample.
 func (p *Meter) Stop() Sample {
 	wall := time.Since(p.began)
-	cpu := processCPU() - p.cpu
+	cpu := ProcessCPU() - p.cpu
 	s := Sample{WallS: wall.Seconds(), Cores: runtime.GOMAXPROCS(0)}
 	if wall > 0 {
 		s.CPUCores = cpu.Seconds() / wall.Seconds()

@@ -133,6 +133,10 @@ type Plan struct {
 	// for a timed point); Duration is a timed point's length.
 	Total    int
 	Duration time.Duration
+	// Timeout, when positive, bounds the whole point (--benchmark-timeout):
+	// when it passes, requests in flight are cancelled and EndReason is
+	// result.EndTimeout.
+	Timeout time.Duration
 	// Cutoff, when positive, is the offset from the point's start at
 	// which requests still in flight are cancelled; they are recorded as
 	// canceled with CutError.
@@ -179,6 +183,11 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 			return Batch{}, fmt.Errorf("point %s: %w", plan.Point, err)
 		}
 		sink = s
+	}
+	if plan.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, plan.Timeout)
+		defer cancel()
 	}
 	b := Batch{Began: time.Now()}
 	sendCtx := ctx

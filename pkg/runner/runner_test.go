@@ -172,3 +172,16 @@ func TestRunCallError(t *testing.T) {
 		t.Errorf("%d records, want the 2 sent before the failure", len(b.Requests))
 	}
 }
+
+// A plan's own timeout ends it as the benchmark timeout.
+func TestRunPlanTimeout(t *testing.T) {
+	t.Parallel()
+	plan := Plan{Point: "p", Schedule: traffic.InOrder(2), Call: call, Total: 2, Timeout: 30 * time.Millisecond}
+	b, err := Run(t.Context(), plan, Deps{Sender: fakeSender{hang: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.EndReason != result.EndTimeout || len(b.Requests) != 1 || b.Requests[0].Err == CutError {
+		t.Errorf("end %q, records %+v: want benchmark_timeout with the one request cancelled", b.EndReason, b.Requests)
+	}
+}

@@ -9,16 +9,6 @@ import (
 	"time"
 )
 
-// processCPU returns the user+sys CPU time this process has used
-// (getrusage RUSAGE_SELF).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // residentBytes returns this process's resident set size; 0 if it cannot
 // be read.
 func residentBytes() int64 {

@@ -10,7 +10,6 @@ import (
 // The harness measures through Linux interfaces (getrusage, /proc); on
 // other systems these report nothing and the table shows zeros.
 
-func processCPU() time.Duration               { return 0 }
 func residentBytes() int64                    { return 0 }
 func residentBytesOf(int) (int64, error)      { return 0, errors.New("not supported on this system") }
 func openFileLimit() (soft, hard uint64)      { return 0, 0 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	vmetrics "github.com/veeksha-go/veeksha/pkg/metrics"
 )
 
@@ -439,7 +440,7 @@ func (m *monitor) read() {
 	}
 	m.points = append(m.points, usagePoint{
 		at:         time.Now().UnixNano(),
-		cpu:        processCPU(),
+		cpu:        fidelity.ProcessCPU(),
 		rss:        residentBytes(),
 		heapLive:   value(m.sample[0]),
 		stacks:     value(m.sample[1]),

@@ -261,14 +261,8 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 		}
 		prompts[i] = p
 	}
-	runCtx := ctx
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
-	}
-	b, err := runner.Run(runCtx, runner.Plan{
-		Point: c.Label(), Schedule: traffic.LaunchInOrder(c.BatchSize, cfg.TicketTimeout.D()), Total: c.BatchSize,
+	b, err := runner.Run(ctx, runner.Plan{
+		Point: c.Label(), Schedule: traffic.LaunchInOrder(c.BatchSize, cfg.TicketTimeout.D()), Total: c.BatchSize, Timeout: cfg.Timeout,
 		Records: c.Label() + "/" + RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			return client.Call{Seq: slot.Index, Prompt: prompts[slot.Index], TargetPromptTokens: c.InputLength, MaxTokens: maxTokens}, nil

@@ -77,14 +77,9 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 		return Results{}, err
 	}
 	plan := cfg.plan()
-	runCtx := ctx
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
-	}
-	b, err := runner.Run(runCtx, runner.Plan{
-		Point: "prefill", Schedule: traffic.InOrder(len(plan)), Total: len(plan) - cfg.WarmupRequests, Records: RecordsFile,
+	b, err := runner.Run(ctx, runner.Plan{
+		Point: "prefill", Schedule: traffic.InOrder(len(plan)), Total: len(plan) - cfg.WarmupRequests,
+		Timeout: cfg.Timeout, Records: RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			length := plan[slot.Index]
 			prompt, err := d.Prompts.Prompt(length, 0, slot.Index)
