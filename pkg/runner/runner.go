@@ -26,6 +26,15 @@ type Sender interface {
 
 var _ Sender = (*client.Client)(nil)
 
+// Preparer is a Sender that can serialize a request before its send
+// instant (client.Client.Prepare): Run prepares every call it builds, so
+// that no encoding happens between a slot's release and the socket write.
+type Preparer interface {
+	Prepare(call client.Call) (client.Call, error)
+}
+
+var _ Preparer = (*client.Client)(nil)
+
 // Prompter makes the prompt of one request; *sampler.Sampler implements it.
 type Prompter interface {
 	Prompt(length, point, seq int) (string, error)
@@ -129,6 +138,14 @@ type Plan struct {
 	// number). An error ends the point: no further request is sent, and
 	// Run returns it.
 	Call func(slot traffic.Slot) (client.Call, error)
+	// Ahead is how many requests, slots 0 to Ahead-1, are built (and
+	// prepared, see Preparer) before the point's clock starts, so that a
+	// first wave released at once (a closed loop's clients, a decode
+	// batch) spends its send instants sending, not encoding. Call is then
+	// given a Slot with only Index set, and must not fail for an index the
+	// schedule may release (a slot never released is built for nothing).
+	// Later slots are built as they are released, before their Sent stamp.
+	Ahead int
 	// Total is the number of measured requests planned, for progress (0
 	// for a timed point); Duration is a timed point's length.
 	Total    int
@@ -180,14 +197,19 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 		}
 		sink = s
 	}
+	c := collector{plan: plan, sink: sink, log: log}
+	if p, ok := d.Sender.(Preparer); ok {
+		c.prepare = p.Prepare
+	}
+	c.buildAhead(plan.Ahead)
 	b := Batch{Began: time.Now()}
+	c.began = b.Began
 	sendCtx := ctx
 	if plan.Cutoff > 0 {
 		var cancel context.CancelFunc
 		sendCtx, cancel = context.WithDeadline(ctx, b.Began.Add(plan.Cutoff))
 		defer cancel()
 	}
-	c := collector{plan: plan, sink: sink, began: b.Began, log: log}
 	stopProgress := c.reportProgress(d.Progress)
 	meter := fidelity.Start()
 	b.Admitted = plan.Schedule(sendCtx, b.Began, func(ctx context.Context, slot traffic.Slot) {
@@ -229,10 +251,16 @@ func EndReason(ctx context.Context) string {
 
 // collector gathers a point's records as its requests end.
 type collector struct {
-	plan  Plan
-	sink  Sink
-	began time.Time
-	log   *slog.Logger
+	plan    Plan
+	sink    Sink
+	began   time.Time
+	log     *slog.Logger
+	prepare func(client.Call) (client.Call, error) // nil: the sender cannot
+
+	// ahead holds the calls of slots 0 to len(ahead)-1, built before the
+	// point began; aheadErr is the failure to build slot len(ahead).
+	ahead    []client.Call
+	aheadErr error
 
 	done, failed, inFlight atomic.Int64
 
@@ -249,7 +277,17 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	if stopped {
 		return
 	}
-	call, err := c.plan.Call(slot)
+	var call client.Call
+	var err error
+	switch i := slot.Index; {
+	case i < len(c.ahead):
+		call = c.ahead[i]
+		c.ahead[i] = client.Call{} // the body is the sender's now
+	case c.aheadErr != nil:
+		err = c.aheadErr
+	default:
+		call, err = c.build(slot)
+	}
 	if err != nil {
 		c.mu.Lock()
 		if c.callErr == nil {
@@ -280,6 +318,29 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
+}
+
+// build makes the call of slot and prepares it.
+func (c *collector) build(slot traffic.Slot) (client.Call, error) {
+	call, err := c.plan.Call(slot)
+	if err == nil && c.prepare != nil {
+		call, err = c.prepare(call)
+	}
+	return call, err
+}
+
+// buildAhead builds the calls of slots 0 to n-1, in order, stopping at the
+// first failure (kept for the slots from there on).
+func (c *collector) buildAhead(n int) {
+	c.ahead = make([]client.Call, 0, max(n, 0))
+	for i := range max(n, 0) {
+		call, err := c.build(traffic.Slot{Index: i})
+		if err != nil {
+			c.aheadErr = err
+			return
+		}
+		c.ahead = append(c.ahead, call)
+	}
 }
 
 // markCut names the cancelled requests as cut: called while ctx is live,

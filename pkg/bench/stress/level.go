@@ -65,6 +65,7 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, d runne
 		WarmupDuration: cfg.WarmupDuration, GracePeriod: cfg.GracePeriod,
 	}}
 	var schedule traffic.Schedule
+	ahead := 0 // the first wave of a closed loop is built before the clock starts
 	switch cfg.TrafficMode {
 	case FixedRate:
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(index)+1))
@@ -72,11 +73,12 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, d runne
 		run.Scheduled = len(arrivals)
 		schedule = traffic.OpenLoop(arrivals)
 	default:
-		schedule = traffic.ClosedLoop(int(math.Round(level)), cfg.PointDuration.D())
+		ahead = int(math.Round(level))
+		schedule = traffic.ClosedLoop(ahead, cfg.PointDuration.D())
 	}
 	name := cfg.LevelName(level)
 	b, err := runner.Run(ctx, runner.Plan{
-		Point: name, Schedule: schedule, Duration: cfg.PointDuration.D(),
+		Point: name, Schedule: schedule, Duration: cfg.PointDuration.D(), Ahead: ahead,
 		Cutoff: cfg.PointDuration.D() + cfg.GracePeriod.D(), Records: name + "/" + RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			prompt, err := d.Prompts.Prompt(cfg.InputLength, index, slot.Index)
