@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,8 +113,20 @@ func runBurstWorker(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Bursts, "bursts", 5, "measured bursts, after one warm-up burst that opens the connections")
 	fs.DurationVar(&cfg.Pause, "pause", 300*time.Millisecond, "pause between bursts")
 	fs.IntVar(&cfg.PromptBytes, "prompt-bytes", 4096, "prompt length in bytes")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured bursts to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("burst worker: %w", err)
