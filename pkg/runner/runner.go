@@ -144,8 +144,15 @@ type Plan struct {
 	// batch) spends its send instants sending, not encoding. Call is then
 	// given a Slot with only Index set, and must not fail for an index the
 	// schedule may release (a slot never released is built for nothing).
-	// Later slots are built as they are released, before their Sent stamp.
+	// Later slots are built as they are released, before their Sent stamp
+	// (or earlier, with Lookahead).
 	Ahead int
+	// Lookahead, when positive, keeps up to this many requests built and
+	// prepared beyond the last slot released, in a goroutine of their own,
+	// so that an open loop's arrivals spend their send instants sending.
+	// Call is then given a Slot with only Index set, for indexes the
+	// schedule may never release: it must accept any index.
+	Lookahead int
 	// Total is the number of measured requests planned, for progress (0
 	// for a timed point); Duration is a timed point's length.
 	Total    int
@@ -202,6 +209,10 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 		c.prepare = p.Prepare
 	}
 	c.buildAhead(plan.Ahead)
+	if plan.Lookahead > 0 && c.aheadErr == nil {
+		c.look = newLookahead(len(c.ahead), plan.Lookahead, c.build)
+		defer c.look.stop()
+	}
 	b := Batch{Began: time.Now()}
 	c.began = b.Began
 	sendCtx := ctx
@@ -261,6 +272,7 @@ type collector struct {
 	// point began; aheadErr is the failure to build slot len(ahead).
 	ahead    []client.Call
 	aheadErr error
+	look     *lookahead // nil without Plan.Lookahead
 
 	done, failed, inFlight atomic.Int64
 
@@ -285,6 +297,8 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 		c.ahead[i] = client.Call{} // the body is the sender's now
 	case c.aheadErr != nil:
 		err = c.aheadErr
+	case c.look != nil:
+		call, err = c.look.take(i)
 	default:
 		call, err = c.build(slot)
 	}
@@ -341,6 +355,100 @@ func (c *collector) buildAhead(n int) {
 		}
 		c.ahead = append(c.ahead, call)
 	}
+}
+
+// lookahead builds calls in index order in its own goroutine, keeping up
+// to n built beyond the highest index taken.
+type lookahead struct {
+	n     int
+	build func(traffic.Slot) (client.Call, error)
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	built   map[int]builtCall
+	next    int   // the next index to build
+	want    int   // build while next < want
+	err     error // the build that failed ends the building
+	stopped bool
+	done    chan struct{}
+}
+
+type builtCall struct {
+	call client.Call
+	err  error
+}
+
+// errLookaheadStopped is what take returns after the point ended.
+var errLookaheadStopped = errors.New("runner: the point ended")
+
+// newLookahead starts building from index from, n ahead.
+func newLookahead(from, n int, build func(traffic.Slot) (client.Call, error)) *lookahead {
+	l := &lookahead{n: n, build: build, built: map[int]builtCall{}, next: from, want: from + n, done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	go l.loop()
+	return l
+}
+
+func (l *lookahead) loop() {
+	defer close(l.done)
+	for {
+		l.mu.Lock()
+		for !l.stopped && l.next >= l.want {
+			l.cond.Wait()
+		}
+		if l.stopped {
+			l.mu.Unlock()
+			return
+		}
+		i := l.next
+		l.next++
+		l.mu.Unlock()
+		call, err := l.build(traffic.Slot{Index: i})
+		l.mu.Lock()
+		l.built[i] = builtCall{call, err}
+		if err != nil {
+			l.err = err
+			l.stopped = true
+		}
+		l.cond.Broadcast()
+		l.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// take returns the call of index i, waiting for it to be built; it asks
+// for the next n to be built.
+func (l *lookahead) take(i int) (client.Call, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := i + 1 + l.n; w > l.want {
+		l.want = w
+		l.cond.Broadcast()
+	}
+	for {
+		if b, ok := l.built[i]; ok {
+			delete(l.built, i)
+			return b.call, b.err
+		}
+		if l.stopped {
+			if l.err != nil {
+				return client.Call{}, l.err
+			}
+			return client.Call{}, errLookaheadStopped
+		}
+		l.cond.Wait()
+	}
+}
+
+// stop ends the building and waits for the goroutine.
+func (l *lookahead) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	<-l.done
 }
 
 // markCut names the cancelled requests as cut: called while ctx is live,

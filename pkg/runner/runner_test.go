@@ -248,3 +248,51 @@ func TestRunAheadError(t *testing.T) {
 		t.Errorf("%d records after %d builds, want the 2 built before the failure and no build after it", len(b.Requests), built)
 	}
 }
+
+// With a Lookahead, an open loop's requests are built and prepared before
+// their arrival, not at it; every request is prepared exactly once.
+func TestRunLookahead(t *testing.T) {
+	t.Parallel()
+	s := &preparingSender{fakeSender: fakeSender{delay: time.Millisecond}, prepared: map[int]time.Time{}}
+	const gap = 40 * time.Millisecond
+	arrivals := []time.Duration{gap, 2 * gap, 3 * gap, 4 * gap, 5 * gap}
+	b, err := Run(t.Context(), Plan{Point: "qps=25", Schedule: traffic.OpenLoop(arrivals), Call: call, Lookahead: 2},
+		Deps{Sender: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Requests) != len(arrivals) || len(s.unready) > 0 {
+		t.Fatalf("%d records, streamed without a prepared body: %v; want %d, none", len(b.Requests), s.unready, len(arrivals))
+	}
+	for seq, at := range arrivals {
+		// Slot seq is asked for when slot seq-2 is taken (or at the
+		// start): a gap or more before its arrival.
+		if p, ok := s.prepared[seq]; !ok || !p.Before(b.Began.Add(at)) {
+			t.Errorf("request %d prepared at %v, want before its arrival at %v", seq, p.Sub(b.Began), at)
+		}
+	}
+	// Building stays bounded: at most Lookahead past the last slot taken.
+	if n := len(s.prepared); n > len(arrivals)+2 {
+		t.Errorf("%d requests prepared for %d arrivals with a lookahead of 2", n, len(arrivals))
+	}
+}
+
+// A failure to build ahead ends the point where the failed slot would
+// have been sent; the earlier ones are sent.
+func TestRunLookaheadError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("no prompt")
+	plan := Plan{Point: "qps=1", Schedule: traffic.InOrder(6), Lookahead: 3, Call: func(slot traffic.Slot) (client.Call, error) {
+		if slot.Index == 3 {
+			return client.Call{}, boom
+		}
+		return call(slot)
+	}}
+	b, err := Run(t.Context(), plan, Deps{Sender: fakeSender{}})
+	if !errors.Is(err, boom) {
+		t.Errorf("err = %v, want it to wrap %v", err, boom)
+	}
+	if len(b.Requests) != 3 {
+		t.Errorf("%d records, want the 3 built before the failure", len(b.Requests))
+	}
+}
