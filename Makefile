@@ -12,9 +12,14 @@ ECHARTS_VERSION ?= 5.6.0
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## build the three binaries into bin/
+# Release flags, as goreleaser.yaml builds them (without its version
+# stamp: --version then reads the module's build info): no symbol table
+# or DWARF (-s -w), no local paths (-trimpath), no cgo.
+RELEASE_FLAGS := -trimpath -ldflags="-s -w"
+
+build: ## build the three release binaries (stripped, -trimpath, CGO_ENABLED=0) into bin/
 	@mkdir -p $(BIN)
-	@for c in $(CMDS); do CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/veeksha.microbench.$$c ./cmd/veeksha.microbench.$$c || exit 1; done
+	@for c in $(CMDS); do CGO_ENABLED=0 $(GO) build $(RELEASE_FLAGS) -o $(BIN)/veeksha.microbench.$$c ./cmd/veeksha.microbench.$$c || exit 1; done
 
 test: ## run every test with the race detector (the README's test command)
 	$(GO) test -race ./...

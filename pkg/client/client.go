@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,9 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 )
 
 // Endpoint selects the OpenAI API a Client streams from.
@@ -36,7 +35,7 @@ const (
 	DefaultMaxConcurrency = 256
 )
 
-// userAgent is sent instead of openai-go's, so server logs name the tool.
+// userAgent is sent with every request, so server logs name the tool.
 const userAgent = "veeksha-go"
 
 // Config says which server to talk to and how. It holds no secrets other
@@ -44,8 +43,8 @@ const userAgent = "veeksha-go"
 type Config struct {
 	// BaseURL is the OpenAI base URL, e.g. "http://localhost:8000/v1".
 	BaseURL string
-	// APIKey is sent as a bearer token when non-empty. The OPENAI_API_KEY
-	// environment variable is never used.
+	// APIKey is sent as a bearer token when non-empty. The package reads
+	// no environment variable (OPENAI_API_KEY included).
 	APIKey string
 	// Model is sent with every request. It may be empty while the model
 	// is not known yet: such a Client can list models (Models,
@@ -79,8 +78,9 @@ type Client struct {
 	cfg     Config
 	base    *url.URL
 	path    string // "chat/completions" or "completions", relative to base
+	url     string // the absolute URL of path
 	tr      *http.Transport
-	oa      openai.Client
+	hc      *http.Client
 	log     *slog.Logger
 	timeout time.Duration
 }
@@ -113,15 +113,11 @@ func New(cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.url = c.resolve(c.path)
 	c.tr = newTransport(cfg.MaxConcurrency)
-	c.oa = openai.NewClient(
-		option.WithBaseURL(base.String()),
-		option.WithAPIKey(cfg.APIKey),
-		option.WithAdminAPIKey(""),
-		option.WithMaxRetries(0),
-		option.WithHTTPClient(&http.Client{Transport: c.tr}),
-		option.WithMiddleware(onlyOurHeaders(cfg.APIKey)),
-	)
+	// No Timeout: the per-request context (RequestTimeout) bounds the
+	// whole stream.
+	c.hc = &http.Client{Transport: c.tr}
 	return c, nil
 }
 
@@ -186,31 +182,30 @@ func newTransport(maxConcurrency int) *http.Transport {
 	}
 }
 
-// onlyOurHeaders returns a middleware that replaces the request's headers
-// with the ones this package means to send. openai.NewClient always applies
-// OPENAI_* settings from the environment (API key, admin key, organization,
-// project and OPENAI_CUSTOM_HEADERS), and there is no option to stop it; a
-// benchmark must send only what its flags say, so everything else is
-// dropped here, just before the request goes out. It captures the key, not
-// the Client, so that a copy made by WithModel shares it safely.
-func onlyOurHeaders(apiKey string) option.Middleware {
-	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-		h := make(http.Header, 5)
-		for _, k := range []string{"Accept", "X-Request-Id"} {
-			if v := req.Header.Get(k); v != "" {
-				h.Set(k, v)
-			}
-		}
-		if req.Body != nil && req.Body != http.NoBody {
-			h.Set("Content-Type", "application/json")
-		}
-		if apiKey != "" {
-			h.Set("Authorization", "Bearer "+apiKey)
-		}
-		h.Set("User-Agent", userAgent)
-		req.Header = h
-		return next(req)
+// newRequest builds a request to url with exactly the headers this
+// package sends: Accept, Content-Type (with a body), Authorization (with
+// an API key), User-Agent and, for completions, X-Request-Id. Nothing is
+// taken from the environment.
+func (c *Client) newRequest(ctx context.Context, method, url, accept string, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	h := make(http.Header, 6)
+	h["Accept"] = []string{accept}
+	if body != nil {
+		h["Content-Type"] = []string{"application/json"}
+	}
+	if c.cfg.APIKey != "" {
+		h["Authorization"] = []string{"Bearer " + c.cfg.APIKey}
+	}
+	h["User-Agent"] = []string{userAgent}
+	req.Header = h
+	return req, nil
 }
 
 // Close closes the Client's idle connections. Requests in flight are not

@@ -491,8 +491,35 @@ func TestRequestBody(t *testing.T) {
 	}
 }
 
-// TestEnvironmentIgnored sets every OPENAI_* variable openai-go reads and
-// checks that none of them reaches the server. It cannot be parallel
+// TestPreparedBodySent checks that Stream sends a body made by Prepare
+// byte for byte, with the request's headers.
+func TestPreparedBodySent(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{})
+	c := newClient(t, srv.URL, nil)
+	call, err := c.Prepare(client.Call{Seq: 5, Prompt: prompt, MaxTokens: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(call.Body)
+	call.Prompt = "not sent: the prepared body wins"
+	if r := stream(t, t.Context(), c, call); !r.OK() {
+		t.Fatalf("Stream failed: %q %q", r.ErrClass, r.Err)
+	}
+	got := srv.Completions()
+	if len(got) != 1 {
+		t.Fatalf("server got %d completion requests, want 1", len(got))
+	}
+	if string(got[0].Body) != want {
+		t.Errorf("body %q, want the prepared %q", got[0].Body, want)
+	}
+	if id := got[0].Header.Get("X-Request-Id"); id != "run-5" {
+		t.Errorf("X-Request-Id = %q, want run-5", id)
+	}
+}
+
+// TestEnvironmentIgnored sets every OPENAI_* variable openai-go's client
+// read and checks that none of them reaches the server. It cannot be parallel
 // (t.Setenv).
 func TestEnvironmentIgnored(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "sk-from-env")

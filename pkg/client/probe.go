@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 )
 
 // Models lists the model IDs the server serves (GET <base>/models), in the
@@ -84,20 +81,7 @@ func (c *Client) tokenizePath() string {
 // the server counts it, chat template included. It covers servers without
 // /tokenize (Ollama, hosted APIs). Errors are *Error.
 func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
-	var params any
-	if c.cfg.Endpoint == Completions {
-		params = openai.CompletionNewParams{
-			Model:     openai.CompletionNewParamsModel(c.cfg.Model),
-			Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(text)},
-			MaxTokens: openai.Int(1),
-		}
-	} else {
-		params = openai.ChatCompletionNewParams{
-			Model:     c.cfg.Model,
-			Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
-			MaxTokens: openai.Int(1),
-		}
-	}
+	params := c.newBody(text, 1)
 	var out struct {
 		Usage *struct {
 			PromptTokens int `json:"prompt_tokens"`
@@ -119,9 +103,19 @@ func (c *Client) call(ctx context.Context, op, method, path string, params, dst 
 	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
 	defer cancel()
 	url := c.resolve(path)
-	var res *http.Response
-	err := c.oa.Execute(ctx, method, path, params, &res, option.WithHeader("Accept", "application/json"))
-	if res != nil && res.StatusCode >= 300 {
+	var data []byte
+	if params != nil {
+		var err error
+		if data, err = json.Marshal(params); err != nil {
+			return &Error{Op: op, URL: url, Err: fmt.Errorf("encode request: %w", err)}
+		}
+	}
+	req, err := c.newRequest(ctx, method, url, "application/json", data)
+	if err != nil {
+		return &Error{Op: op, URL: url, Err: err}
+	}
+	res, err := c.hc.Do(req)
+	if err == nil && res.StatusCode >= 300 {
 		body := readExcerpt(res.Body, errorBodyLimit)
 		return &Error{Op: op, URL: url, Status: res.StatusCode, Message: errorMessage(body)}
 	}

@@ -14,9 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
-
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
@@ -50,6 +47,10 @@ type Call struct {
 	// MaxTokens is sent as max_tokens (and min_tokens when
 	// Config.NonStandard); 0 sends neither and lets the server decide.
 	MaxTokens int
+	// Body is the serialized request body, set by Client.Prepare before
+	// the send instant; Stream sends it as is. When nil, Stream builds it
+	// from Prompt and MaxTokens before stamping Sent.
+	Body []byte
 	// Intended is when the traffic pattern wanted the request sent, as an
 	// offset from the run start; it is recorded as is.
 	Intended time.Duration
@@ -92,30 +93,17 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotFirstResponseByte: func() { firstByte.Store(int64(time.Since(began))) },
 	})
-	// stamp runs just around the transport call, after openai-go has built
-	// the request: Sent is as close to the wire as this package can get.
-	stamp := func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-		r.Sent = time.Since(began)
-		res, err := next(req)
-		if err == nil {
-			r.Headers = time.Since(began)
-		}
-		return res, err
-	}
-
-	r.Sent = time.Since(began) // kept if the request never reaches the transport
-	var res *http.Response
-	err := c.oa.Post(ctx, c.path, c.params(call), &res, c.streamOptions(call, stamp)...)
+	r.Sent = time.Since(began) // kept if the request is never sent
+	res, err := c.send(ctx, call, began, &r)
 	r.FirstByte = time.Duration(firstByte.Load())
-	// Post returns when the headers arrived or the request failed before
+	// send returns when the headers arrived or the request failed before
 	// them: either way a launcher waiting on this request can go on.
 	if call.OnAccepted != nil {
 		call.OnAccepted()
 	}
 
 	switch {
-	case res != nil && res.StatusCode >= 300:
-		// openai-go has read the body and put it back for us.
+	case err == nil && res.StatusCode >= 300:
 		r.HTTPStatus = res.StatusCode
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
@@ -138,52 +126,28 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	return r
 }
 
-// params builds the request body, without the fields set by
-// streamOptions.
-func (c *Client) params(call Call) any {
-	extra := map[string]any{}
-	if c.cfg.NonStandard {
-		extra["ignore_eos"] = true
-		if call.MaxTokens > 0 {
-			extra["min_tokens"] = call.MaxTokens
-		}
+// send builds the HTTP request of call (its body from Prepare, else
+// built here), stamps r.Sent immediately before handing it to the
+// transport and r.Headers when the response headers arrived. Nothing is
+// encoded between the two stamps' reference points and the socket write
+// but the HTTP/1.1 request line and headers.
+func (c *Client) send(ctx context.Context, call Call, began time.Time, r *result.Request) (*http.Response, error) {
+	call, err := c.Prepare(call)
+	if err != nil {
+		return nil, err
 	}
-	usage := openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-	if c.cfg.Endpoint == Completions {
-		p := openai.CompletionNewParams{
-			Model:         openai.CompletionNewParamsModel(c.cfg.Model),
-			Prompt:        openai.CompletionNewParamsPromptUnion{OfString: openai.String(call.Prompt)},
-			StreamOptions: usage,
-		}
-		if call.MaxTokens > 0 {
-			p.MaxTokens = openai.Int(int64(call.MaxTokens))
-		}
-		p.SetExtraFields(extra)
-		return p
+	req, err := c.newRequest(ctx, http.MethodPost, c.url, "text/event-stream", call.Body)
+	if err != nil {
+		return nil, err
 	}
-	p := openai.ChatCompletionNewParams{
-		Model:         c.cfg.Model,
-		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage(call.Prompt)},
-		StreamOptions: usage,
+	req.Header["X-Request-Id"] = []string{c.requestID(call.Seq)}
+	r.Sent = time.Since(began)
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
 	}
-	if call.MaxTokens > 0 {
-		p.MaxTokens = openai.Int(int64(call.MaxTokens))
-	}
-	p.SetExtraFields(extra)
-	return p
-}
-
-func (c *Client) streamOptions(call Call, stamp option.Middleware) []option.RequestOption {
-	opts := []option.RequestOption{
-		option.WithJSONSet("stream", true),
-		option.WithHeader("Accept", "text/event-stream"),
-		option.WithHeader("X-Request-Id", c.requestID(call.Seq)),
-		option.WithMiddleware(stamp),
-	}
-	if c.cfg.NonStandard {
-		opts = append(opts, option.WithJSONSet("stream_options.continuous_usage_stats", true))
-	}
-	return opts
+	r.Headers = time.Since(began)
+	return res, nil
 }
 
 // requestID is the X-Request-Id of request seq: "<RunID>-<seq>", or just

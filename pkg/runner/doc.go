@@ -7,8 +7,11 @@
 // (fidelity), and why it ended.
 //
 // The flow of one request: the schedule decides its slot and intended
-// send time; Run builds its client.Call; the Sender (the streaming client)
-// stamps and streams it; the finished record goes to the point's Sink
+// send time; Run builds its client.Call and has the Sender serialize it
+// (Preparer) — the first Plan.Ahead of them before the point's clock
+// starts, then Plan.Lookahead of them ahead of the schedule in a goroutine
+// of their own, or else as their slots are released; always before the
+// Sent stamp; the Sender (the streaming client) stamps and streams it; the finished record goes to the point's Sink
 // (requests.jsonl, appended as each request ends) and into the batch.
 //
 // Run is where cancellation, the end-of-point cutoff and cut requests,

@@ -26,6 +26,15 @@ type Sender interface {
 
 var _ Sender = (*client.Client)(nil)
 
+// Preparer is a Sender that can serialize a request before its send
+// instant (client.Client.Prepare): Run prepares every call it builds, so
+// that no encoding happens between a slot's release and the socket write.
+type Preparer interface {
+	Prepare(call client.Call) (client.Call, error)
+}
+
+var _ Preparer = (*client.Client)(nil)
+
 // Prompter makes the prompt of one request; *sampler.Sampler implements it.
 type Prompter interface {
 	Prompt(length, point, seq int) (string, error)
@@ -129,6 +138,21 @@ type Plan struct {
 	// number). An error ends the point: no further request is sent, and
 	// Run returns it.
 	Call func(slot traffic.Slot) (client.Call, error)
+	// Ahead is how many requests, slots 0 to Ahead-1, are built (and
+	// prepared, see Preparer) before the point's clock starts, so that a
+	// first wave released at once (a closed loop's clients, a decode
+	// batch) spends its send instants sending, not encoding. Call is then
+	// given a Slot with only Index set, and must not fail for an index the
+	// schedule may release (a slot never released is built for nothing).
+	// Later slots are built as they are released, before their Sent stamp
+	// (or earlier, with Lookahead).
+	Ahead int
+	// Lookahead, when positive, keeps up to this many requests built and
+	// prepared beyond the last slot released, in a goroutine of their own,
+	// so that an open loop's arrivals spend their send instants sending.
+	// Call is then given a Slot with only Index set, for indexes the
+	// schedule may never release: it must accept any index.
+	Lookahead int
 	// Total is the number of measured requests planned, for progress (0
 	// for a timed point); Duration is a timed point's length.
 	Total    int
@@ -189,14 +213,23 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 		ctx, cancel = context.WithTimeout(ctx, plan.Timeout)
 		defer cancel()
 	}
+	c := collector{plan: plan, sink: sink, log: log}
+	if p, ok := d.Sender.(Preparer); ok {
+		c.prepare = p.Prepare
+	}
+	c.buildAhead(plan.Ahead)
+	if plan.Lookahead > 0 && c.aheadErr == nil {
+		c.look = newLookahead(len(c.ahead), plan.Lookahead, c.build)
+		defer c.look.stop()
+	}
 	b := Batch{Began: time.Now()}
+	c.began = b.Began
 	sendCtx := ctx
 	if plan.Cutoff > 0 {
 		var cancel context.CancelFunc
 		sendCtx, cancel = context.WithDeadline(ctx, b.Began.Add(plan.Cutoff))
 		defer cancel()
 	}
-	c := collector{plan: plan, sink: sink, began: b.Began, log: log}
 	stopProgress := c.reportProgress(d.Progress)
 	meter := fidelity.Start()
 	b.Admitted = plan.Schedule(sendCtx, b.Began, func(ctx context.Context, slot traffic.Slot) {
@@ -238,10 +271,17 @@ func EndReason(ctx context.Context) string {
 
 // collector gathers a point's records as its requests end.
 type collector struct {
-	plan  Plan
-	sink  Sink
-	began time.Time
-	log   *slog.Logger
+	plan    Plan
+	sink    Sink
+	began   time.Time
+	log     *slog.Logger
+	prepare func(client.Call) (client.Call, error) // nil: the sender cannot
+
+	// ahead holds the calls of slots 0 to len(ahead)-1, built before the
+	// point began; aheadErr is the failure to build slot len(ahead).
+	ahead    []client.Call
+	aheadErr error
+	look     *lookahead // nil without Plan.Lookahead
 
 	done, failed, inFlight atomic.Int64
 
@@ -258,7 +298,19 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	if stopped {
 		return
 	}
-	call, err := c.plan.Call(slot)
+	var call client.Call
+	var err error
+	switch i := slot.Index; {
+	case i < len(c.ahead):
+		call = c.ahead[i]
+		c.ahead[i] = client.Call{} // the body is the sender's now
+	case c.aheadErr != nil:
+		err = c.aheadErr
+	case c.look != nil:
+		call, err = c.look.take(i)
+	default:
+		call, err = c.build(slot)
+	}
 	if err != nil {
 		c.mu.Lock()
 		if c.callErr == nil {
@@ -289,6 +341,123 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
+}
+
+// build makes the call of slot and prepares it.
+func (c *collector) build(slot traffic.Slot) (client.Call, error) {
+	call, err := c.plan.Call(slot)
+	if err == nil && c.prepare != nil {
+		call, err = c.prepare(call)
+	}
+	return call, err
+}
+
+// buildAhead builds the calls of slots 0 to n-1, in order, stopping at the
+// first failure (kept for the slots from there on).
+func (c *collector) buildAhead(n int) {
+	c.ahead = make([]client.Call, 0, max(n, 0))
+	for i := range max(n, 0) {
+		call, err := c.build(traffic.Slot{Index: i})
+		if err != nil {
+			c.aheadErr = err
+			return
+		}
+		c.ahead = append(c.ahead, call)
+	}
+}
+
+// lookahead builds calls in index order in its own goroutine, keeping up
+// to n built beyond the highest index taken.
+type lookahead struct {
+	n     int
+	build func(traffic.Slot) (client.Call, error)
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	built   map[int]builtCall
+	next    int   // the next index to build
+	want    int   // build while next < want
+	err     error // the build that failed ends the building
+	stopped bool
+	done    chan struct{}
+}
+
+type builtCall struct {
+	call client.Call
+	err  error
+}
+
+// errLookaheadStopped is what take returns after the point ended.
+var errLookaheadStopped = errors.New("runner: the point ended")
+
+// newLookahead starts building from index from, n ahead.
+func newLookahead(from, n int, build func(traffic.Slot) (client.Call, error)) *lookahead {
+	l := &lookahead{n: n, build: build, built: map[int]builtCall{}, next: from, want: from + n, done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	go l.loop()
+	return l
+}
+
+func (l *lookahead) loop() {
+	defer close(l.done)
+	for {
+		l.mu.Lock()
+		for !l.stopped && l.next >= l.want {
+			l.cond.Wait()
+		}
+		if l.stopped {
+			l.mu.Unlock()
+			return
+		}
+		i := l.next
+		l.next++
+		l.mu.Unlock()
+		call, err := l.build(traffic.Slot{Index: i})
+		l.mu.Lock()
+		l.built[i] = builtCall{call, err}
+		if err != nil {
+			l.err = err
+			l.stopped = true
+		}
+		l.cond.Broadcast()
+		l.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// take returns the call of index i, waiting for it to be built; it asks
+// for the next n to be built.
+func (l *lookahead) take(i int) (client.Call, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := i + 1 + l.n; w > l.want {
+		l.want = w
+		l.cond.Broadcast()
+	}
+	for {
+		if b, ok := l.built[i]; ok {
+			delete(l.built, i)
+			return b.call, b.err
+		}
+		if l.stopped {
+			if l.err != nil {
+				return client.Call{}, l.err
+			}
+			return client.Call{}, errLookaheadStopped
+		}
+		l.cond.Wait()
+	}
+}
+
+// stop ends the building and waits for the goroutine.
+func (l *lookahead) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	<-l.done
 }
 
 // markCut names the cancelled requests as cut: called while ctx is live,

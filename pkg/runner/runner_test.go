@@ -185,3 +185,127 @@ func TestRunPlanTimeout(t *testing.T) {
 		t.Errorf("end %q, records %+v: want benchmark_timeout with the one request cancelled", b.EndReason, b.Requests)
 	}
 }
+
+// preparingSender is a fakeSender that prepares calls (see Preparer): it
+// records when each was prepared, and checks in Stream that a prepared
+// body arrives.
+type preparingSender struct {
+	fakeSender
+	mu       sync.Mutex
+	prepared map[int]time.Time
+	unready  []int // sequence numbers streamed without a body
+}
+
+func (p *preparingSender) Prepare(call client.Call) (client.Call, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prepared[call.Seq] = time.Now()
+	call.Body = []byte("body")
+	return call, nil
+}
+
+func (p *preparingSender) Stream(ctx context.Context, began time.Time, call client.Call) result.Request {
+	if string(call.Body) != "body" {
+		p.mu.Lock()
+		p.unready = append(p.unready, call.Seq)
+		p.mu.Unlock()
+	}
+	return p.fakeSender.Stream(ctx, began, call)
+}
+
+// The first Ahead requests are built and prepared before the point's
+// clock starts; the others as they are released; all are prepared.
+func TestRunAhead(t *testing.T) {
+	t.Parallel()
+	s := &preparingSender{fakeSender: fakeSender{delay: time.Millisecond}, prepared: map[int]time.Time{}}
+	const n, ahead = 6, 3
+	b, err := Run(t.Context(), Plan{Point: "bs=6", Schedule: traffic.LaunchInOrder(n, time.Second), Call: call, Total: n, Ahead: ahead},
+		Deps{Sender: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Requests) != n || len(s.unready) > 0 {
+		t.Fatalf("%d records, streamed without a prepared body: %v; want %d, none", len(b.Requests), s.unready, n)
+	}
+	for seq := range n {
+		at, ok := s.prepared[seq]
+		switch {
+		case !ok:
+			t.Errorf("request %d never prepared", seq)
+		case seq < ahead && !at.Before(b.Began):
+			t.Errorf("request %d prepared %v after the point began, want before", seq, at.Sub(b.Began))
+		case seq >= ahead && at.Before(b.Began):
+			t.Errorf("request %d prepared %v before the point began, want as released", seq, b.Began.Sub(at))
+		}
+	}
+}
+
+// A failure to build one of the first Ahead requests ends the point
+// there, as a failure at release does: the earlier ones are sent.
+func TestRunAheadError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("no prompt")
+	built := 0
+	plan := Plan{Point: "c=4", Schedule: traffic.InOrder(5), Total: 5, Ahead: 4, Call: func(slot traffic.Slot) (client.Call, error) {
+		built++
+		if slot.Index == 2 {
+			return client.Call{}, boom
+		}
+		return call(slot)
+	}}
+	b, err := Run(t.Context(), plan, Deps{Sender: fakeSender{}})
+	if !errors.Is(err, boom) {
+		t.Errorf("err = %v, want it to wrap %v", err, boom)
+	}
+	if len(b.Requests) != 2 || built != 3 {
+		t.Errorf("%d records after %d builds, want the 2 built before the failure and no build after it", len(b.Requests), built)
+	}
+}
+
+// With a Lookahead, an open loop's requests are built and prepared before
+// their arrival, not at it; every request is prepared exactly once.
+func TestRunLookahead(t *testing.T) {
+	t.Parallel()
+	s := &preparingSender{fakeSender: fakeSender{delay: time.Millisecond}, prepared: map[int]time.Time{}}
+	const gap = 40 * time.Millisecond
+	arrivals := []time.Duration{gap, 2 * gap, 3 * gap, 4 * gap, 5 * gap}
+	b, err := Run(t.Context(), Plan{Point: "qps=25", Schedule: traffic.OpenLoop(arrivals), Call: call, Lookahead: 2},
+		Deps{Sender: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Requests) != len(arrivals) || len(s.unready) > 0 {
+		t.Fatalf("%d records, streamed without a prepared body: %v; want %d, none", len(b.Requests), s.unready, len(arrivals))
+	}
+	for seq, at := range arrivals {
+		// Slot seq is asked for when slot seq-2 is taken (or at the
+		// start): a gap or more before its arrival.
+		if p, ok := s.prepared[seq]; !ok || !p.Before(b.Began.Add(at)) {
+			t.Errorf("request %d prepared at %v, want before its arrival at %v", seq, p.Sub(b.Began), at)
+		}
+	}
+	// Building stays bounded: at most Lookahead past the last slot taken.
+	if n := len(s.prepared); n > len(arrivals)+2 {
+		t.Errorf("%d requests prepared for %d arrivals with a lookahead of 2", n, len(arrivals))
+	}
+}
+
+// A failure to build ahead ends the point where the failed slot would
+// have been sent; the earlier ones are sent.
+func TestRunLookaheadError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("no prompt")
+	plan := Plan{Point: "qps=1", Schedule: traffic.InOrder(6), Lookahead: 3, Call: func(slot traffic.Slot) (client.Call, error) {
+		if slot.Index == 3 {
+			return client.Call{}, boom
+		}
+		return call(slot)
+	}}
+	b, err := Run(t.Context(), plan, Deps{Sender: fakeSender{}})
+	if !errors.Is(err, boom) {
+		t.Errorf("err = %v, want it to wrap %v", err, boom)
+	}
+	if len(b.Requests) != 3 {
+		t.Errorf("%d records, want the 3 built before the failure", len(b.Requests))
+	}
+}

@@ -32,6 +32,13 @@ func main() {
 // run is the whole program; it returns the exit code: 0 ok, 1 a run
 // failed, 2 bad flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "burst-worker" {
+		if err := runBurstWorker(ctx, args[1:], stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "loadharness:", err)
+			return 1
+		}
+		return 0
+	}
 	if len(args) > 0 && args[0] == "worker" {
 		if err := runWorker(ctx, args[1:], stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "loadharness:", err)
@@ -47,10 +54,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadharness:", err)
 		return 2
 	}
-	rows, err := orchestrate(ctx, o, stderr)
+	rows, bursts, err := orchestrate(ctx, o, stderr)
 	printTables(stdout, o, rows)
+	printBursts(stdout, o, bursts)
 	if o.jsonOut != "" {
-		if werr := writeJSON(o.jsonOut, o, rows); werr != nil {
+		if werr := writeJSON(o.jsonOut, o, rows, bursts); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
@@ -78,6 +86,9 @@ func (s scenario) gap() time.Duration { return time.Duration(float64(time.Second
 // parseScenarios reads "STREAMSxRATE,..." such as "100x100,1000x50".
 func parseScenarios(v string) ([]scenario, error) {
 	var out []scenario
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
 	for f := range strings.SplitSeq(v, ",") {
 		f = strings.TrimSpace(f)
 		a, b, ok := strings.Cut(f, "x")
@@ -103,6 +114,11 @@ type options struct {
 	engine    string
 	jsonOut   string
 	profile   string // directory for worker profiles; "" = none
+
+	bursts      []int // burst sizes; none when empty
+	burstTTFT   time.Duration
+	burstRepeat int
+	burstPrompt int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -113,7 +129,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintln(stderr, "usage: loadharness [flags]\n\nMeasures the client's receive lag, CPU and memory against the zero-cost\nsimulated engine in another process (see tools/loadharness/README.md).\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	sc := fs.String("scenarios", "100x100,1000x50,10000x5", "comma-separated STREAMSxTOKENS_PER_S")
+	sc := fs.String("scenarios", "100x100,1000x50,10000x5", "comma-separated STREAMSxTOKENS_PER_S (empty: none)")
+	bs := fs.String("bursts", "100,500,1000", "comma-separated burst sizes: requests released together (empty: none)")
+	fs.DurationVar(&o.burstTTFT, "burst-ttft", 40*time.Millisecond, "the engine's time to first token in the burst scenario")
+	fs.IntVar(&o.burstRepeat, "burst-repeat", 5, "measured bursts per size and reader, after one warm-up burst")
+	fs.IntVar(&o.burstPrompt, "burst-prompt-bytes", 4096, "prompt length of the burst requests, in bytes")
 	rd := fs.String("readers", "bare,client", "readers to run each scenario with: bare (net/http + bufio baseline) and/or client (pkg/client)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "planned length of each stream (tokens = duration × rate)")
 	fs.DurationVar(&o.ttft, "ttft", 0, "the engine's time to first token (0: one gap)")
@@ -132,6 +152,19 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var err error
 	if o.scenarios, err = parseScenarios(*sc); err != nil {
 		return o, err
+	}
+	for f := range strings.SplitSeq(*bs, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-bursts: %q is not a positive number of requests", f)
+		}
+		o.bursts = append(o.bursts, n)
+	}
+	if o.burstTTFT < 0 || o.burstRepeat < 1 || o.burstPrompt < 1 {
+		return o, fmt.Errorf("-burst-ttft %v must not be negative, -burst-repeat %d and -burst-prompt-bytes %d positive", o.burstTTFT, o.burstRepeat, o.burstPrompt)
 	}
 	for r := range strings.SplitSeq(*rd, ",") {
 		r = strings.TrimSpace(r)
@@ -171,20 +204,20 @@ const (
 
 // orchestrate runs every scenario with every reader, each against a fresh
 // engine process, and returns the rows measured so far, also on failure.
-func orchestrate(ctx context.Context, o options, stderr io.Writer) ([]row, error) {
+func orchestrate(ctx context.Context, o options, stderr io.Writer) ([]row, []burstRow, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find own executable: %w", err)
+		return nil, nil, fmt.Errorf("find own executable: %w", err)
 	}
 	if o.engine == "" {
 		dir, err := os.MkdirTemp("", "loadharness-")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer os.RemoveAll(dir)
 		fmt.Fprintln(stderr, "loadharness: building", enginePackage)
 		if o.engine, err = buildEngine(ctx, dir, stderr); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	wcpu, ecpu := -1, -1
@@ -196,7 +229,7 @@ func orchestrate(ctx context.Context, o options, stderr io.Writer) ([]row, error
 	for _, sc := range o.scenarios {
 		for _, rd := range o.readers {
 			if ctx.Err() != nil {
-				return rows, errors.Join(append(errs, ctx.Err())...)
+				return rows, nil, errors.Join(append(errs, ctx.Err())...)
 			}
 			r := measureOne(ctx, o, sc, rd, self, wcpu, ecpu, stderr)
 			if r.Err != "" {
@@ -205,7 +238,20 @@ func orchestrate(ctx context.Context, o options, stderr io.Writer) ([]row, error
 			rows = append(rows, r)
 		}
 	}
-	return rows, errors.Join(errs...)
+	var bursts []burstRow
+	for _, n := range o.bursts {
+		for _, rd := range o.readers {
+			if ctx.Err() != nil {
+				return rows, bursts, errors.Join(append(errs, ctx.Err())...)
+			}
+			r := measureBurst(ctx, o, n, rd, self, wcpu, ecpu, stderr)
+			if r.Err != "" {
+				errs = append(errs, fmt.Errorf("burst %d %s: %s", n, rd, r.Err))
+			}
+			bursts = append(bursts, r)
+		}
+	}
+	return rows, bursts, errors.Join(errs...)
 }
 
 // measureOne starts an engine for sc, runs one worker with reader rd
@@ -290,6 +336,9 @@ func excerpt(s string) string {
 
 // printTables writes the two result tables: resources, then latency.
 func printTables(w io.Writer, o options, rows []row) {
+	if len(rows) == 0 {
+		return
+	}
 	pin := "unpinned"
 	if o.pin {
 		pin = fmt.Sprintf("engine on CPU %d, worker on CPU %d (taskset)", engineCPU, workerCPU)
@@ -338,7 +387,7 @@ func errorsCell(r row) string {
 }
 
 // writeJSON writes the options and every row to path.
-func writeJSON(path string, o options, rows []row) error {
+func writeJSON(path string, o options, rows []row, bursts []burstRow) error {
 	doc := struct {
 		Date      time.Time  `json:"date"`
 		GoVersion string     `json:"go_version"`
@@ -346,7 +395,8 @@ func writeJSON(path string, o options, rows []row) error {
 		Pinned    bool       `json:"pinned"`
 		Scenarios []scenario `json:"scenarios"`
 		Rows      []row      `json:"rows"`
-	}{time.Now().UTC(), runtime.Version(), runtime.NumCPU(), o.pin, o.scenarios, rows}
+		Bursts    []burstRow `json:"bursts,omitempty"`
+	}{time.Now().UTC(), runtime.Version(), runtime.NumCPU(), o.pin, o.scenarios, rows, bursts}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)

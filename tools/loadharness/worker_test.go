@@ -55,3 +55,45 @@ func TestMeasure(t *testing.T) {
 		})
 	}
 }
+
+// TestMeasureBursts runs both readers' bursts against an in-process
+// zero-cost engine: every request is measured, none sees its first token
+// before the engine's TTFT after its release, and the error measured from
+// the release is never less than the one measured from the Sent stamp.
+func TestMeasureBursts(t *testing.T) {
+	t.Parallel()
+	const ttft = 20 * time.Millisecond
+	srv, err := simengine.Start(simengine.Options{Model: "sim", ZeroCost: true, FixedTTFT: ttft, FixedGap: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	for _, reader := range []string{"bare", "client"} {
+		t.Run(reader, func(t *testing.T) {
+			t.Parallel()
+			cfg := burstConfig{URL: srv.BaseURL(), Model: "sim", Reader: reader, Streams: 16, Tokens: 2,
+				TTFT: ttft, Gap: 5 * time.Millisecond, Bursts: 2, Pause: 10 * time.Millisecond, PromptBytes: 1000}
+			if err := cfg.validate(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := measureBursts(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Errors != 0 || res.TTFCError.Count != 32 || res.SendLag.Count != 32 {
+				t.Fatalf("errors %d (%s), %d TTFC errors, %d send lags; want 0 and 32 each", res.Errors, res.FirstError, res.TTFCError.Count, res.SendLag.Count)
+			}
+			// The engine answers TTFT after it read the request: no first
+			// token comes earlier than that after the release.
+			if res.TTFCError.Min < 0 || res.RecordedError.Min < 0 || res.SendLag.Min < 0 {
+				t.Errorf("TTFC error min %.3f ms, recorded %.3f ms, send lag min %.3f ms: want >= 0", res.TTFCError.Min, res.RecordedError.Min, res.SendLag.Min)
+			}
+			if res.TTFCError.Median < res.RecordedError.Median {
+				t.Errorf("TTFC error from the release %.3f ms < from the Sent stamp %.3f ms", res.TTFCError.Median, res.RecordedError.Median)
+			}
+			if res.CPUPerRequestUs <= 0 {
+				t.Errorf("CPU per request = %.1f µs, want > 0", res.CPUPerRequestUs)
+			}
+		})
+	}
+}

@@ -252,7 +252,8 @@ func warmup(ctx context.Context, cfg Config, d runner.Deps) error {
 // requests never sent are recorded as not sent.
 func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Deps) (CombinationRun, Analysis, error) {
 	maxTokens := OutputTokens(cfg.SamplesPerLength, c.BatchSize, c.InputLength, cfg.EngineChunkSize)
-	// Prompts are built before the launch, so that none delays it.
+	// Prompts are built, and the requests serialized (Plan.Ahead), before
+	// the launch, so that none delays it.
 	prompts := make([]string, c.BatchSize)
 	for i := range prompts {
 		p, err := d.Prompts.Prompt(c.InputLength, c.Index, i)
@@ -262,7 +263,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 		prompts[i] = p
 	}
 	b, err := runner.Run(ctx, runner.Plan{
-		Point: c.Label(), Schedule: traffic.LaunchInOrder(c.BatchSize, cfg.TicketTimeout.D()), Total: c.BatchSize, Timeout: cfg.Timeout,
+		Point: c.Label(), Schedule: traffic.LaunchInOrder(c.BatchSize, cfg.TicketTimeout.D()), Total: c.BatchSize, Timeout: cfg.Timeout, Ahead: c.BatchSize,
 		Records: c.Label() + "/" + RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			return client.Call{Seq: slot.Index, Prompt: prompts[slot.Index], TargetPromptTokens: c.InputLength, MaxTokens: maxTokens}, nil

@@ -65,18 +65,24 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, d runne
 		WarmupDuration: cfg.WarmupDuration, GracePeriod: cfg.GracePeriod,
 	}}
 	var schedule traffic.Schedule
+	// Requests are serialized before their send instants: a closed loop's
+	// first wave before the clock starts, an open loop's arrivals about a
+	// second of arrivals ahead (at least 8, at most 1024).
+	ahead, lookahead := 0, 0
 	switch cfg.TrafficMode {
 	case FixedRate:
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(index)+1))
 		arrivals := traffic.PoissonArrivals(level, rng, cfg.PointDuration.D())
 		run.Scheduled = len(arrivals)
 		schedule = traffic.OpenLoop(arrivals)
+		lookahead = min(max(int(math.Ceil(level)), 8), 1024)
 	default:
-		schedule = traffic.ClosedLoop(int(math.Round(level)), cfg.PointDuration.D())
+		ahead = int(math.Round(level))
+		schedule = traffic.ClosedLoop(ahead, cfg.PointDuration.D())
 	}
 	name := cfg.LevelName(level)
 	b, err := runner.Run(ctx, runner.Plan{
-		Point: name, Schedule: schedule, Duration: cfg.PointDuration.D(),
+		Point: name, Schedule: schedule, Duration: cfg.PointDuration.D(), Ahead: ahead, Lookahead: lookahead,
 		Cutoff: cfg.PointDuration.D() + cfg.GracePeriod.D(), Records: name + "/" + RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			prompt, err := d.Prompts.Prompt(cfg.InputLength, index, slot.Index)
