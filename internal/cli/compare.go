@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
+	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 )
@@ -14,6 +16,22 @@ import (
 type comparison struct {
 	dir  string
 	name string
+	// predicted says which run is a prediction (a run on a profile fitted
+	// to a server's runs, sim:<dir>): "this", "other", or "" for neither
+	// or both. The deltas are then labelled as prediction error.
+	predicted string
+}
+
+// setPrediction finds which of the runs is a prediction, given whether
+// this run's engine profile was fitted to a server's runs.
+func (cmp *comparison) setPrediction(thisFitted bool) {
+	_, err := os.Stat(filepath.Join(cmp.dir, predict.ProfileFile))
+	switch otherFitted := err == nil; {
+	case thisFitted && !otherFitted:
+		cmp.predicted = "this"
+	case otherFitted && !thisFitted:
+		cmp.predicted = "other"
+	}
 }
 
 // resolveComparison finds the --compare-to run. It is called before the
@@ -34,6 +52,9 @@ func (c *Common) resolveComparison(b Bench) (*comparison, error) {
 func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (report.Table[compare.Delta], error) {
 	deltas := compare.Deltas(this, other)
 	table := compare.Table(deltas, cmp.dir)
+	if cmp.predicted != "" {
+		table = compare.PredictionTable(deltas, cmp.predicted == "this", cmp.dir)
+	}
 	doc := struct {
 		Other  string          `json:"other_run"`
 		Deltas []compare.Delta `json:"deltas"`

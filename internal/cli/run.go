@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -88,6 +91,9 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 		return err
 	}
 	defer s.close()
+	if cmp != nil {
+		cmp.setPrediction(s.fitted != nil)
+	}
 	files := newRunFiles(dir, log)
 	ui := newProgress(e, c)
 	deps := runner.Deps{
@@ -143,6 +149,8 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	if cmp != nil {
+		_, err := os.Stat(filepath.Join(dir, predict.ProfileFile))
+		cmp.setPrediction(err == nil)
 		t, err := cmp.write(nil, v.values, other.values)
 		if err != nil {
 			return err

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -32,8 +35,11 @@ type session struct {
 	client     *client.Client
 	tokens     *client.TokenCounter
 	sim        *simengine.Server
-	sampler    *sampler.Sampler
-	settings   result.Settings
+	// fitted is the simulated engine's profile when it was fitted to a
+	// server's runs (sim:<dir>); it is saved in the run folder.
+	fitted   *simengine.Profile
+	sampler  *sampler.Sampler
+	settings result.Settings
 }
 
 // setupTimeout bounds each setup step (model discovery, preflight,
@@ -56,11 +62,11 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error {
 	base, server := c.APIBase, "external"
 	if base == "sim" || strings.HasPrefix(base, "sim:") {
-		sim, name, err := startSim(base, s.log)
+		sim, name, fitted, err := startSim(base, s.log)
 		if err != nil {
 			return err
 		}
-		s.sim, base, server = sim, sim.BaseURL(), "sim:"+name
+		s.sim, s.fitted, base, server = sim, fitted, sim.BaseURL(), "sim:"+name
 		s.log.Info("started the simulated engine", "base_url", base, "profile", name)
 	}
 	// One client for the whole session, built before the model is known
@@ -104,21 +110,47 @@ func clientConfig(c *Common, base string, maxConcurrency int, log *slog.Logger) 
 }
 
 // startSim starts the in-process simulated engine named by spec: "sim",
-// "sim:<profile>" or "sim:<profile.json>".
-func startSim(spec string, log *slog.Logger) (*simengine.Server, string, error) {
+// "sim:<profile>", "sim:<profile.json>", or a profile fitted to a server's
+// own runs: "sim:<output-dir>" (its prefill and decode runs' latest) or
+// "sim:<prefill-run>+<decode-run>" (see pkg/predict).
+func startSim(spec string, log *slog.Logger) (*simengine.Server, string, *simengine.Profile, error) {
 	name := strings.TrimPrefix(strings.TrimPrefix(spec, "sim"), ":")
 	if name == "" {
 		name = simengine.DefaultProfileName()
 	}
-	profile, err := simengine.ResolveProfile(name)
+	var profile simengine.Profile
+	var err error
+	if st, statErr := os.Stat(name); strings.Contains(name, "+") || (statErr == nil && st.IsDir()) {
+		profile, err = fitProfile(name)
+	} else if profile, err = simengine.ResolveProfile(name); err != nil {
+		err = fmt.Errorf("%v (profiles: %s)", err, strings.Join(simengine.Profiles(), ", "))
+	}
 	if err != nil {
-		return nil, "", usagef("--api-base %s: %v (profiles: %s)", spec, err, strings.Join(simengine.Profiles(), ", "))
+		return nil, "", nil, usagef("--api-base %s: %v", spec, err)
 	}
 	srv, err := simengine.Start(simengine.Options{Profile: profile, Logger: log})
 	if err != nil {
-		return nil, "", fmt.Errorf("start the simulated engine: %w", err)
+		return nil, "", nil, fmt.Errorf("start the simulated engine: %w", err)
 	}
-	return srv, name, nil
+	if profile.Fit == nil {
+		return srv, name, nil, nil
+	}
+	return srv, name, &profile, nil
+}
+
+// fitProfile fits a profile to the prefill and decode runs spec names,
+// assuming the default profile's terms for what the runs cannot tell.
+func fitProfile(spec string) (simengine.Profile, error) {
+	src, err := predict.Resolve(spec)
+	if err != nil {
+		return simengine.Profile{}, err
+	}
+	assumed, err := simengine.LookupProfile(simengine.DefaultProfileName())
+	if err != nil {
+		return simengine.Profile{}, err
+	}
+	p, _, err := predict.FromRuns(src, assumed)
+	return p, err
 }
 
 // resolveModel returns the model to benchmark (see client.ResolveModel),
@@ -321,6 +353,13 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 	if err != nil {
 		s.close()
 		return nil, nil, fmt.Errorf("create the run folder: %w", err)
+	}
+	if s.fitted != nil {
+		if err := dir.WriteFile(predict.ProfileFile, func(w io.Writer) error { return report.WriteJSON(w, s.fitted) }); err != nil {
+			s.close()
+			return nil, nil, err
+		}
+		r.rows = append(r.rows, [2]string{"Engine profile", "fitted to the server's own prefill and decode runs: " + predict.ProfileFile})
 	}
 	if !c.Quiet {
 		rows := append([][2]string{

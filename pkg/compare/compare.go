@@ -125,3 +125,32 @@ func Overlay(this, other []report.Chart, thisName, otherName string) []report.Ch
 	}
 	return out
 }
+
+// PredictionTable is the comparison of a run on a profile fitted to a
+// server's microbenchmarks (the prediction) with a run measured on the
+// server: each delta is the prediction's error. predictedIsThis says which
+// side of the deltas is the prediction; measuredName names the measured run.
+func PredictionTable(deltas []Delta, predictedIsThis bool, measuredName string) report.Table[Delta] {
+	pred, meas := func(d Delta) float64 { return d.This }, func(d Delta) float64 { return d.Other }
+	if !predictedIsThis {
+		pred, meas = meas, pred
+	}
+	num := func(header, key string, get func(Delta) float64) report.Column[Delta] {
+		return report.Column[Delta]{Header: header, Key: key, Decimals: 2, Value: func(d Delta) (float64, bool) { return get(d), true }}
+	}
+	return report.Table[Delta]{
+		Title: "Prediction error against the measured run " + measuredName,
+		Columns: []report.Column[Delta]{
+			{Header: "Point", Key: "point", Text: func(d Delta) string { return d.Point }},
+			{Header: "Metric", Key: "metric", Text: func(d Delta) string { return d.Metric }},
+			num("Predicted", "predicted", pred),
+			num("Measured", "measured", meas),
+			{Header: "Error %", Key: "prediction_error_pct", Decimals: 1, Value: func(d Delta) (float64, bool) {
+				return 100 * (pred(d) - meas(d)) / meas(d), meas(d) != 0
+			}},
+		},
+		Rows: deltas,
+		Notes: []string{"predicted = the stress benchmark on the simulated engine fitted to the server's prefill and decode runs (sim:<dir>); error = (predicted - measured) / measured",
+			"a measured curve below the prediction means the server loses throughput that its prefill and decode speeds allow (scheduling, batching limits, mixing)"},
+	}
+}

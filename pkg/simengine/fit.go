@@ -127,54 +127,51 @@ func readJSON(file string, v any) error {
 // maxKnee bounds the grid search of the roofline knee, in tokens.
 const maxKnee = 1024
 
-// fitCostModel fits a CostModel to the fitted points by weighted linear least
-// squares on relative error, with each table weighing the same in total (so
-// 35 decode rows do not outvote 5 prefill rows). The knee, the one non-linear
-// parameter, is found by a grid search over whole tokens 0..maxKnee, keeping
-// the knee whose least-squares objective is smallest.
+// fitCostModel fits a CostModel to the fitted calibration points (see
+// FitObserved), each table weighing the same in total (so 35 decode rows
+// do not outvote 5 prefill rows).
 func fitCostModel(pts []calibrationPoint) (CostModel, error) {
-	rows := map[string]int{}
+	var obs []Observation
 	for _, p := range pts {
 		if p.fitted {
-			rows[p.table]++
+			obs = append(obs, Observation{Group: p.table, Shapes: []Shape{p.shape}, MS: p.medianMS})
 		}
 	}
-	if len(rows) == 0 {
+	if len(obs) == 0 {
 		return CostModel{}, errors.New("fit: no calibration points")
+	}
+	return FitObserved(obs, CostModel{})
+}
+
+// Observation is the measured duration of a sequence of engine
+// iterations: one iteration, one decode step, or the prefill iterations of
+// a lone request up to its first token.
+type Observation struct {
+	// Group names where the observation comes from: every group weighs
+	// the same in the fit, however many observations it has.
+	Group  string
+	Shapes []Shape
+	MS     float64
+}
+
+// FitObserved fits a CostModel to observations by weighted linear least
+// squares on relative error, each group weighing the same in total. The
+// knee, the one non-linear parameter, is found by a grid search over whole
+// tokens 0..maxKnee, keeping the knee whose objective is smallest. A term
+// that no observation exercises (its feature is zero in every one, e.g.
+// attention to cached tokens when no prompt was longer than a chunk) cannot
+// be fitted: it keeps its value in assumed.
+func FitObserved(obs []Observation, assumed CostModel) (CostModel, error) {
+	groups := map[string]int{}
+	for _, o := range obs {
+		groups[o.Group]++
 	}
 	var best CostModel
 	bestObj := math.Inf(1)
 	for knee := 0.0; knee <= maxKnee; knee++ {
-		var x [][costFeatures]float64
-		var y, w []float64
-		for _, p := range pts {
-			if !p.fitted {
-				continue
-			}
-			// Dividing a row by its measurement turns absolute residuals
-			// into relative ones.
-			f := p.shape.features(knee)
-			for i := range f {
-				f[i] /= p.medianMS
-			}
-			x = append(x, f)
-			y = append(y, 1)
-			w = append(w, 1/float64(rows[p.table]))
-		}
-		c, err := leastSquares(x, y, w)
-		if err != nil {
-			continue // this knee makes the design singular; try the next
-		}
-		obj := 0.0
-		for i := range x {
-			pred := 0.0
-			for j := range c {
-				pred += x[i][j] * c[j]
-			}
-			obj += w[i] * (pred - 1) * (pred - 1)
-		}
-		if obj < bestObj {
-			bestObj, best = obj, costModelFrom(c, knee)
+		m, obj, err := fitAtKnee(obs, groups, knee, assumed)
+		if err == nil && obj < bestObj {
+			bestObj, best = obj, m
 		}
 	}
 	if math.IsInf(bestObj, 1) {
@@ -183,13 +180,95 @@ func fitCostModel(pts []calibrationPoint) (CostModel, error) {
 	return best, nil
 }
 
+// fitAtKnee is the least-squares fit of FitObserved at one knee, and its
+// objective. Costs are never negative: a term the unconstrained fit makes
+// negative is set to 0 and the rest fitted again (an active-set
+// approximation of non-negative least squares).
+func fitAtKnee(obs []Observation, groups map[string]int, knee float64, assumed CostModel) (CostModel, float64, error) {
+	fixed := assumed.coefficients()
+	rows := make([][costFeatures]float64, len(obs))
+	var free [costFeatures]bool
+	for i, o := range obs {
+		for _, s := range o.Shapes {
+			f := s.features(knee)
+			for j := range f {
+				rows[i][j] += f[j]
+				free[j] = free[j] || f[j] != 0
+			}
+		}
+	}
+	for {
+		all, obj, err := fitFree(obs, groups, rows, free, fixed)
+		if err != nil {
+			return CostModel{}, 0, err
+		}
+		negative := false
+		for j := range costFeatures {
+			if free[j] && all[j] < 0 {
+				free[j], fixed[j], negative = false, 0, true
+			}
+		}
+		if !negative {
+			return costModelFrom(all, knee), obj, nil
+		}
+	}
+}
+
+// fitFree fits the free coefficients with the others fixed, returning all
+// coefficients and the objective.
+func fitFree(obs []Observation, groups map[string]int, rows [][costFeatures]float64, free [costFeatures]bool, fixed [costFeatures]float64) ([costFeatures]float64, float64, error) {
+	var all [costFeatures]float64
+	var x [][]float64
+	var y, w []float64
+	for i, o := range obs {
+		// Dividing a row by its measurement turns absolute residuals into
+		// relative ones; the fixed terms move to the right-hand side.
+		var row []float64
+		rest := o.MS
+		for j := range costFeatures {
+			if free[j] {
+				row = append(row, rows[i][j]/o.MS)
+			} else {
+				rest -= rows[i][j] * fixed[j]
+			}
+		}
+		x = append(x, row)
+		y = append(y, rest/o.MS)
+		w = append(w, 1/float64(groups[o.Group]))
+	}
+	c, err := leastSquares(x, y, w)
+	if err != nil {
+		return all, 0, err
+	}
+	obj := 0.0
+	for i := range x {
+		pred := 0.0
+		for j := range c {
+			pred += x[i][j] * c[j]
+		}
+		obj += w[i] * (pred - y[i]) * (pred - y[i])
+	}
+	k := 0
+	for j := range costFeatures {
+		if free[j] {
+			all[j], k = c[k], k+1
+		} else {
+			all[j] = fixed[j]
+		}
+	}
+	return all, obj, nil
+}
+
 // leastSquares solves min Σ w_i (x_i·c − y_i)² through the normal equations,
 // with columns scaled to unit maximum so features of very different sizes
 // (1 and tokens²) stay well conditioned, and Gaussian elimination with
-// partial pivoting.
-func leastSquares(x [][costFeatures]float64, y, w []float64) ([costFeatures]float64, error) {
-	const n = costFeatures
-	var c, scale [n]float64
+// partial pivoting. Every row of x has the same length n.
+func leastSquares(x [][]float64, y, w []float64) ([]float64, error) {
+	if len(x) == 0 {
+		return nil, errors.New("least squares: no rows")
+	}
+	n := len(x[0])
+	c, scale := make([]float64, n), make([]float64, n)
 	for j := range n {
 		for i := range x {
 			scale[j] = math.Max(scale[j], math.Abs(x[i][j]))
@@ -198,7 +277,10 @@ func leastSquares(x [][costFeatures]float64, y, w []float64) ([costFeatures]floa
 			return c, fmt.Errorf("least squares: feature %d is zero in every row", j)
 		}
 	}
-	var a [n][n + 1]float64
+	a := make([][]float64, n)
+	for j := range a {
+		a[j] = make([]float64, n+1)
+	}
 	for i := range x {
 		for j := range n {
 			xj := x[i][j] / scale[j]

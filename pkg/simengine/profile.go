@@ -45,6 +45,10 @@ type Profile struct {
 	Jitter float64 `json:"jitter,omitempty"`
 	// Cost is the iteration cost model.
 	Cost CostModel `json:"cost"`
+	// Fit, when set, says how the profile was fitted to a server's runs
+	// (written by pkg/predict: sources, residuals, assumptions); the
+	// engine does not read it.
+	Fit json.RawMessage `json:"fit,omitempty"`
 }
 
 // CostModel gives the duration of one engine iteration from its shape:
