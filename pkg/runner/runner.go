@@ -63,9 +63,15 @@ type Progress struct {
 // ProgressInterval is how often Run reports progress during a point.
 const ProgressInterval = 200 * time.Millisecond
 
-// CutError is the error text of a request still running at a point's
-// cutoff.
-const CutError = "cut: still running at the end of the grace period"
+// CutError is the error text of a request still running, and still
+// receiving tokens, at a point's cutoff. A cut request is not a failure,
+// but it is left out of the latencies and counted next to them.
+const CutError = "cut: still receiving tokens at the end of the grace period"
+
+// ReceivingWindow is how recent a request's last content chunk must be,
+// at the cutoff, for the request to count as still receiving tokens (and
+// so be cut rather than failed); a shorter grace period shortens it.
+const ReceivingWindow = 5 * time.Second
 
 // Deps are what the benchmarks need besides their Config. Only Sender is
 // required.
@@ -134,9 +140,16 @@ type Plan struct {
 	Total    int
 	Duration time.Duration
 	// Cutoff, when positive, is the offset from the point's start at
-	// which requests still in flight are cancelled; they are recorded as
-	// canceled with CutError.
+	// which requests still in flight are cancelled. Those still receiving
+	// tokens (a content chunk within Receiving of the cutoff) are recorded
+	// as canceled with CutError; the others did not complete and are
+	// failed requests of class timeout.
 	Cutoff time.Duration
+	// Receiving is how recent the last content chunk of a request in
+	// flight at Cutoff must be for it to be cut rather than failed; zero
+	// means ReceivingWindow, capped at the grace period (Cutoff minus
+	// Duration) when the point is timed.
+	Receiving time.Duration
 	// Records is the record file of the point ("" for none).
 	Records string
 	// Unsent, when set, makes the record of every request in [0, Total)
@@ -198,7 +211,7 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 
 	b.EndReason = EndReason(ctx)
 	if b.EndReason == result.EndCompleted {
-		c.markCut()
+		c.markCut(plan.Cutoff, plan.receiving())
 	}
 	b.Requests = c.sorted(plan.Total, plan.Unsent)
 	var errs []error
@@ -282,15 +295,42 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	c.mu.Unlock()
 }
 
-// markCut names the cancelled requests as cut: called while ctx is live,
-// so the cutoff cancelled them.
-func (c *collector) markCut() {
+// receiving is the plan's Receiving window with its default.
+func (p Plan) receiving() time.Duration {
+	if p.Receiving > 0 {
+		return p.Receiving
+	}
+	w := ReceivingWindow
+	if grace := p.Cutoff - p.Duration; p.Duration > 0 && grace > 0 {
+		w = min(w, grace)
+	}
+	return w
+}
+
+// markCut classifies the cancelled requests: called while ctx is live,
+// so the cutoff cancelled them. A request whose last content chunk
+// arrived within receiving of the cutoff was still streaming: it is cut.
+// Any other (no token at all, or none for that long: a hung stream) did
+// not complete: it is a failed request of class timeout.
+func (c *collector) markCut(cutoff, receiving time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.recs {
-		if c.recs[i].ErrClass == result.ErrCanceled {
-			c.recs[i].Err = CutError
+		r := &c.recs[i]
+		if r.ErrClass != result.ErrCanceled {
+			continue
 		}
+		if n := len(r.TokenTimes); n > 0 && r.TokenTimes[n-1] >= cutoff-receiving {
+			r.Err = CutError
+			continue
+		}
+		r.ErrClass = result.ErrTimeout
+		if len(r.TokenTimes) == 0 {
+			r.Err = fmt.Sprintf("timeout: no token by the cutoff %v after the point began (sent at %v)", cutoff.Round(time.Millisecond), r.Sent.Round(time.Millisecond))
+		} else {
+			r.Err = fmt.Sprintf("timeout: did not complete by the cutoff %v after the point began, and no token in its last %v", cutoff.Round(time.Millisecond), receiving)
+		}
+		c.log.Warn("request failed", "point", c.plan.Point, "req_seq", r.Seq, "error_class", r.ErrClass, "err", r.Err)
 	}
 }
 
