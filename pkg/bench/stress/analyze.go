@@ -54,8 +54,8 @@ type Point struct {
 	ErrorsOutside int                `json:"errors_outside_window"`
 	Canceled      int                `json:"canceled,omitempty"`
 	ErrorsBy      result.ErrorCounts `json:"error_counts"`
-	OutputToks float64            `json:"output_tokens_in_window"`
-	InputToks  float64            `json:"input_tokens_in_window"`
+	OutputToks    float64            `json:"output_tokens_in_window"`
+	InputToks     float64            `json:"input_tokens_in_window"`
 
 	// SendLag summarizes actual minus intended send time (seconds). In
 	// open loop it shows whether the client kept the schedule.
