@@ -91,18 +91,23 @@ type env struct {
 	executable string
 }
 
+// stopSignals end a run as Ctrl-C does: SIGINT, SIGTERM, and SIGHUP (a
+// dropped SSH session must not lose what was measured).
+func stopSignals() []os.Signal { return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} }
+
 // Main runs the benchmark binary b with args and returns its exit code. It
-// owns the process's signals: the first Ctrl-C stops the run and writes
-// what was measured; a second exits at once with 130.
+// owns the process's signals: the first Ctrl-C (or SIGTERM, SIGHUP) stops
+// the run and writes what was measured, exit 130; a second exits at once
+// with 130.
 func Main(b Bench, args []string, stdout, stderr *os.File, build Build) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	go func() {
 		// After the first signal the run winds down and writes its results;
 		// a second one means the user does not want to wait.
 		<-ctx.Done()
 		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(again, stopSignals()...)
 		<-again
 		fmt.Fprintln(stderr, "interrupted again: exiting without waiting")
 		os.Exit(ExitInterrupted)
@@ -189,7 +194,14 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 	log := newLogger(e.stderr, cmd.common())
 	err = execute(ctx, e, cmd, log)
 	code = exitCode(err)
-	if err != nil && code != ExitValidation && code != ExitInterrupted {
+	var ee exitError
+	switch {
+	case err == nil || code == ExitValidation:
+	case code == ExitInterrupted:
+		if errors.As(err, &ee) && ee.err != nil {
+			fmt.Fprintf(e.stderr, "%s: %s\n", b.Binary(), oneLine(ee.err))
+		}
+	default:
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
 	}
 	return code

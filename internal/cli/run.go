@@ -86,6 +86,11 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	}
 	s, dir, err := beginRun(ctx, e, c, log, plan)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The setup failed because the user stopped it, not because
+			// the server or the flags are wrong.
+			return exitError{code: ExitInterrupted, err: errors.New("interrupted during setup: nothing was measured")}
+		}
 		return err
 	}
 	defer s.close()
@@ -103,6 +108,9 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	v, runErr := b.measure(ctx, deps, files)
 	ui.stop()
 	if v.meta == nil {
+		if ctx.Err() != nil {
+			return exitError{code: ExitInterrupted, err: errors.New("interrupted before any point was measured")}
+		}
 		return runErr // nothing was measured
 	}
 	v.facts = append([][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}}, v.facts...)
@@ -113,22 +121,24 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	return verdict(e, v, runErr)
 }
 
-// verdict turns a finished run into its exit: a run error, failed
-// validation (3), an interrupt (130).
+// verdict turns a finished run into its exit: an interrupt (130, always:
+// a check that the interrupted requests failed is not the server's
+// fault), a run error, failed validation (3).
 func verdict(e *env, v view, runErr error) error {
+	if v.meta.EndReason == result.EndInterrupted {
+		// The validation of what was measured is still shown.
+		if err := finishValidation(e, v.validation); err != nil && exitCode(err) != ExitValidation {
+			return err
+		}
+		return exitError{code: ExitInterrupted}
+	}
 	if runErr != nil && !errors.Is(runErr, stress.ErrNoValidPoint) {
 		return runErr
 	}
 	if err := finishValidation(e, v.validation); err != nil {
 		return err
 	}
-	if runErr != nil {
-		return runErr
-	}
-	if v.meta.EndReason == result.EndInterrupted {
-		return exitError{code: ExitInterrupted}
-	}
-	return nil
+	return runErr
 }
 
 // validateOnly re-runs the checks of an existing run and creates nothing.
