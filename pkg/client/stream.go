@@ -117,6 +117,7 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	case res != nil && res.StatusCode >= 300:
 		// openai-go has read the body and put it back for us.
 		r.HTTPStatus = res.StatusCode
+		r.RetryAfter = retryAfter(res.Header.Get("Retry-After"), time.Now())
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
 		fail(&r, result.ErrHTTPStatus, fmt.Sprintf("HTTP %d: %s", res.StatusCode, errorMessage(body)))

@@ -152,6 +152,10 @@ type Plan struct {
 	Receiving time.Duration
 	// Records is the record file of the point ("" for none).
 	Records string
+	// Health, when set, makes senders back off from a failing server
+	// (and honour Retry-After) and ends the point early, with
+	// EndServerFailing, when the server keeps failing.
+	Health *Health
 	// Unsent, when set, makes the record of every request in [0, Total)
 	// that was never sent (the point ended first), so that nothing
 	// planned is silently missing. It needs Call to number requests by
@@ -172,6 +176,13 @@ type Batch struct {
 	EndReason string
 	// Client is what the client process did during the point.
 	Client fidelity.Sample
+	// StopReason says why Health ended the point early (EndReason is
+	// result.EndServerFailing); empty otherwise.
+	StopReason string
+	// Backoffs counts the waits senders took after failures or for a
+	// Retry-After, and BackoffTime is their total length.
+	Backoffs    int
+	BackoffTime time.Duration
 }
 
 // Run executes plan until its schedule ends or ctx is done, and returns
@@ -194,13 +205,20 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 		sink = s
 	}
 	b := Batch{Began: time.Now()}
-	sendCtx := ctx
+	sendCtx, stopSending := context.WithCancelCause(ctx)
+	defer stopSending(nil)
 	if plan.Cutoff > 0 {
 		var cancel context.CancelFunc
-		sendCtx, cancel = context.WithDeadline(ctx, b.Began.Add(plan.Cutoff))
+		sendCtx, cancel = context.WithDeadline(sendCtx, b.Began.Add(plan.Cutoff))
 		defer cancel()
 	}
 	c := collector{plan: plan, sink: sink, began: b.Began, log: log}
+	if plan.Health != nil {
+		c.guard = newGuard(*plan.Health, b.Began, func(reason string) {
+			log.Warn("ending the point early: the server keeps failing", "point", plan.Point, "reason", reason)
+			stopSending(ErrServerFailing)
+		})
+	}
 	stopProgress := c.reportProgress(d.Progress)
 	meter := fidelity.Start()
 	b.Admitted = plan.Schedule(sendCtx, b.Began, func(ctx context.Context, slot traffic.Slot) {
@@ -210,7 +228,17 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 	stopProgress()
 
 	b.EndReason = EndReason(ctx)
-	if b.EndReason == result.EndCompleted {
+	if c.guard != nil {
+		c.guard.mu.Lock()
+		b.Backoffs, b.BackoffTime = c.guard.backoffs, c.guard.backoffFor
+		c.guard.mu.Unlock()
+	}
+	switch {
+	case b.EndReason != result.EndCompleted:
+	case c.guard != nil && c.guard.reason() != "":
+		b.EndReason, b.StopReason = result.EndServerFailing, c.guard.reason()
+		c.markStopped(b.StopReason)
+	default:
 		c.markCut(plan.Cutoff, plan.receiving())
 	}
 	b.Requests = c.sorted(plan.Total, plan.Unsent)
@@ -249,6 +277,8 @@ type collector struct {
 
 	done, failed, inFlight atomic.Int64
 
+	guard *guard // nil without a Health
+
 	mu      sync.Mutex
 	recs    []result.Request
 	callErr error // the first failure to build a request; no request is sent after it
@@ -275,6 +305,9 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	if slot.Accepted != nil && call.OnAccepted == nil {
 		call.OnAccepted = slot.Accepted
 	}
+	if c.guard != nil && !sleep(ctx, c.guard.paused()) {
+		return // the point ended while waiting for the server's Retry-After
+	}
 	c.inFlight.Add(1)
 	r := s.Stream(ctx, c.began, call)
 	c.inFlight.Add(-1)
@@ -293,6 +326,37 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
+	if c.guard != nil {
+		// The client waits before its next request: back off from a
+		// failing server instead of resending at once.
+		sleep(ctx, c.guard.ended(slot.Client, &r))
+	}
+}
+
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// markStopped names the requests cancelled when Health ended the point.
+func (c *collector) markStopped(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.recs {
+		if c.recs[i].ErrClass == result.ErrCanceled {
+			c.recs[i].Err = "canceled: the point ended early: " + reason
+		}
+	}
 }
 
 // receiving is the plan's Receiving window with its default.
