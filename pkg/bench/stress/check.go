@@ -4,6 +4,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"math"
 
+	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -20,7 +21,10 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 	}
 	for i, p := range points {
 		label := cfg.LevelName(p.Level)
-		if !p.Complete {
+		switch {
+		case runs[i].EndReason == result.EndServerFailing:
+			rep.Add("server_healthy", label, validate.Fail, "the level was ended early because the server kept failing: %s", runs[i].StopReason)
+		case !p.Complete:
 			rep.Add("level_complete", label, validate.Warn, "the level was interrupted: its numbers cover only part of the point duration")
 		}
 		// Every request the level sent counts, warm-up included: a server

@@ -26,6 +26,9 @@ type Results struct {
 	AutoPlan     *autoscan.Plan     `json:"auto_plan,omitempty"`
 	Errors       result.ErrorCounts `json:"errors"`
 	Validation   *validate.Report   `json:"validation,omitempty"`
+	// StopReason says why the run ended early when the server kept
+	// failing (EndReason server_failing).
+	StopReason string `json:"stop_reason,omitempty"`
 	// ResumedFrom is the earlier run whose levels were reused.
 	ResumedFrom string `json:"resumed_from,omitempty"`
 }

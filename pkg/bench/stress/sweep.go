@@ -3,6 +3,7 @@ package stress
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -73,6 +74,10 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 		res.ResumedFrom = d.Resume.Dir
 	}
 	res.EndReason = runner.EndReason(ctx)
+	if errors.Is(err, runner.ErrServerFailing) && ctx.Err() == nil {
+		// Recorded, and failed by the server_healthy check: not a run error.
+		res.EndReason, res.StopReason, err = result.EndServerFailing, err.Error(), nil
+	}
 	res.DurationS = time.Since(began).Seconds()
 	var all []result.Request
 	for _, level := range slices.Sorted(maps.Keys(s.runs)) {
@@ -110,7 +115,13 @@ type sweep struct {
 	runs   map[float64]LevelRun
 	points map[float64]Point
 	next   int // the index of the next level measured
+	// failing counts the levels in a row that ended early because the
+	// server kept failing; the run stops at the second.
+	failing int
 }
+
+// errServerFailing ends a sweep whose server failed two levels in a row.
+var errServerFailing = fmt.Errorf("two levels in a row: %w", runner.ErrServerFailing)
 
 // reuse records the resumed levels as this run's own.
 func (s *sweep) reuse() error {
@@ -138,7 +149,12 @@ func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, er
 	if r, ok := s.runs[level]; ok {
 		return r, s.points[level], nil
 	}
-	run, err := runLevel(ctx, s.cfg, level, s.next, s.d.Deps)
+	run, err := runLevel(ctx, s.cfg, level, s.next, s.failing > 0, s.d.Deps)
+	if run.EndReason == result.EndServerFailing {
+		s.failing++
+	} else {
+		s.failing = 0
+	}
 	s.next++
 	p := Analyze(run)
 	p.Server = s.d.ServerSummary(run.Began, time.Now())
@@ -168,6 +184,10 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			if err != nil {
 				return autoscan.Measurement{}, err
 			}
+			if run.EndReason == result.EndServerFailing {
+				// Auto mode cannot find a knee on a failing server.
+				return autoscan.Measurement{}, fmt.Errorf("level %s: %s: %w", s.cfg.LevelName(level), run.StopReason, runner.ErrServerFailing)
+			}
 			if !run.Complete() {
 				return autoscan.Measurement{}, fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
 			}
@@ -181,7 +201,11 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			return nil, nil
 		}
 		run, _, err := s.measure(ctx, level)
-		if err != nil || !run.Complete() {
+		if s.failing >= 2 {
+			s.d.Log().Warn("ending the run: the server failed two levels in a row", "level", level, "reason", run.StopReason)
+			return nil, errServerFailing
+		}
+		if err != nil || (!run.Complete() && run.EndReason != result.EndServerFailing) {
 			return nil, err
 		}
 	}
