@@ -183,9 +183,13 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 		completeLine(parser)
 		return ExitOK
 	}
-	if _, err := parser.Parse(args); err != nil {
+	kctx, err := parser.Parse(args)
+	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: error: %v (see --help)\n", b.Binary(), err)
 		return ExitUsage
+	}
+	if f, ok := cmd.(interface{ setExplicit(map[string]bool) }); ok {
+		f.setExplicit(explicitFlags(kctx))
 	}
 	if err := errors.Join(cmd.common().validateCommon(), cmd.validate()); err != nil {
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
@@ -205,6 +209,25 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
 	}
 	return code
+}
+
+// explicitFlags names the flags the user gave, on the command line or
+// through their environment variables, as opposed to defaults.
+func explicitFlags(kctx *kong.Context) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && !p.Resolved {
+			set[p.Flag.Name] = true
+		}
+	}
+	for _, f := range kctx.Flags() {
+		for _, env := range f.Envs {
+			if _, ok := os.LookupEnv(env); ok {
+				set[f.Name] = true
+			}
+		}
+	}
+	return set
 }
 
 // oneLine joins a multi-error into one line.

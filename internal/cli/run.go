@@ -84,6 +84,9 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range plan.warnings {
+		log.Warn(w)
+	}
 	s, dir, err := beginRun(ctx, e, c, log, plan)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -48,6 +48,10 @@ type LevelRun struct {
 // LevelRunConditions are the settings a level was measured under; a
 // resumed level is analysed with its own.
 type LevelRunConditions struct {
+	// InputLength and OutputLength are the workload's shape (absent in
+	// runs made before they were recorded per level).
+	InputLength    int            `json:"input_length,omitempty"`
+	OutputLength   int            `json:"output_length,omitempty"`
 	TrafficMode    TrafficMode    `json:"traffic_mode"`
 	PointDuration  result.Seconds `json:"point_duration_s"`
 	WarmupDuration result.Seconds `json:"warmup_duration_s"`
@@ -74,7 +78,7 @@ func (l LevelRun) Complete() bool { return l.EndReason == result.EndCompleted }
 // requests all fail.
 func runLevel(ctx context.Context, cfg Config, level float64, index int, afterFailing bool, d runner.Deps) (LevelRun, error) {
 	run := LevelRun{Level: level, Index: index, Config: LevelRunConditions{
-		TrafficMode: cfg.TrafficMode, PointDuration: cfg.PointDuration,
+		InputLength: cfg.InputLength, OutputLength: cfg.OutputLength, TrafficMode: cfg.TrafficMode, PointDuration: cfg.PointDuration,
 		WarmupDuration: cfg.WarmupDuration, GracePeriod: cfg.GracePeriod,
 	}}
 	var schedule traffic.Schedule
