@@ -2,13 +2,17 @@ package cli
 
 import (
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/veeksha-go/veeksha/internal/openaitest"
+	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -85,5 +89,60 @@ func TestStressFailingServer(t *testing.T) {
 				t.Errorf("server_healthy [c=4] = %+v, want FAIL", c)
 			}
 		})
+	}
+}
+
+// An --output-dir that cannot be written is found before the server is
+// contacted: exit 2, one line naming the flag, no request sent.
+func TestUnwritableOutputDir(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{TTFT: time.Millisecond})
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{file, filepath.Join(file, "below")} {
+		code, _, stderr := runCLI(t, t.Context(), Prefill, "--api-base", srv.URL, "--input-lengths", "64", "--output-dir", out)
+		if code != ExitUsage || !strings.Contains(stderr, "--output-dir") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("--output-dir %s: exit %d, stderr %q; want %d naming --output-dir in one line", out, code, stderr, ExitUsage)
+		}
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("the server got %d requests before the output dir was checked", n)
+	}
+}
+
+// The results are written before the plots and their assets, and what
+// comes after them cannot lose them: when the plots and the index page
+// cannot be written (here their names are taken, as a full disk would
+// refuse them), the results JSON and CSV are saved, the table printed
+// and the run folder finished.
+func TestResultsBeforePlots(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	dir, err := report.Create(out, string(Prefill), time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir.Path(), "plots"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir.Path(), "index.html", "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := &prefill.Results{Meta: result.Meta{Type: "prefill", EndReason: result.EndCompleted},
+		Results: []prefill.Row{{InputLength: 64, TTFC: metrics.Summarize([]float64{0.01, 0.012}), PrefillTPS: 6000, Requests: 2}}}
+	var stdout, stderr strings.Builder
+	e := &env{stdout: &stdout, stderr: &stderr, now: time.Now}
+	log := newLogger(&stderr, &Common{LogLevel: "warn"})
+	if err := finishRun(t.Context(), e, dir, newRunFiles(dir, log), "Prefill", prefillView(res), nil, view{}); err != nil {
+		t.Fatalf("finishRun with unwritable plots: %v\n%s", err, stderr.String())
+	}
+	requireFiles(t, dir.FinalPath(), prefill.ResultsFile, "prefill_results.csv")
+	if !strings.Contains(stderr.String(), "plots") || !strings.Contains(stderr.String(), "index page") {
+		t.Errorf("the plot and index failures are not logged: %q", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "64") {
+		t.Errorf("the results table was not printed: %q", stdout.String())
 	}
 }

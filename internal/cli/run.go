@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
@@ -82,6 +84,9 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	}
 	plan, err := b.start()
 	if err != nil {
+		return err
+	}
+	if err := checkOutputDir(c.OutputDir, b.bench()); err != nil {
 		return err
 	}
 	for _, w := range plan.warnings {
@@ -166,6 +171,39 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 		}
 	}
 	return finishValidation(e, &rep)
+}
+
+// checkOutputDir makes sure a run folder can be written under
+// --output-dir before the server is contacted (an unwritable folder found
+// after a long run would lose it), and creates nothing: it writes and
+// removes a file in the nearest folder that exists on the way.
+func checkOutputDir(base string, b Bench) error {
+	dir := filepath.Join(base, string(b))
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return usagef("--output-dir %s: %s is not a folder", base, dir)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return usagef("--output-dir %s: %v", base, err)
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			break
+		}
+		dir = up
+	}
+	f, err := os.CreateTemp(dir, ".veeksha-write-check-*")
+	if err != nil {
+		return usagef("--output-dir %s: cannot write in %s: %v", base, dir, err)
+	}
+	if err := errors.Join(f.Close(), os.Remove(f.Name())); err != nil {
+		return usagef("--output-dir %s: %v", base, err)
+	}
+	return nil
 }
 
 // titleCase is a benchmark's name as a title: "Prefill".
