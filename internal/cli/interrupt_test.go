@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veeksha-go/veeksha/internal/openaitest"
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
@@ -61,17 +62,29 @@ func TestInterruptExits130(t *testing.T) {
 	}
 }
 
-// An interrupt during setup (before any point) is 130 too, never "is
-// --api-base right?" with exit 2.
+// An interrupt during setup (before any point: here the preflight request
+// waits on a slow server) is 130 too, never "is --api-base right?" with
+// exit 2; so is one before the setup began.
 func TestInterruptDuringSetup(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
+	srv := openaitest.New(t, openaitest.Script{HeaderDelay: 30 * time.Second})
 	for _, b := range []Bench{Prefill, Decode, Stress} {
-		code, _, stderr := runCLI(t, ctx, b, "--api-base", "sim", "--output-dir", t.TempDir(), "--quiet")
-		if code != ExitInterrupted || !strings.Contains(stderr, "interrupted") || strings.Contains(stderr, "--api-base") {
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		began := time.Now()
+		code, _, stderr := runCLI(t, ctx, b, "--api-base", srv.URL, "--output-dir", t.TempDir(), "--quiet")
+		if code != ExitInterrupted || !strings.Contains(stderr, "interrupted during setup") || strings.Contains(stderr, "--api-base") {
 			t.Errorf("%s interrupted in setup: exit %d, stderr %q; want %d and no hint about --api-base", b, code, stderr, ExitInterrupted)
 		}
+		if took := time.Since(began); took > 10*time.Second {
+			t.Errorf("%s: the interrupt took %v to end the setup", b, took)
+		}
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if code, _, stderr := runCLI(t, ctx, Prefill, "--api-base", "sim", "--output-dir", t.TempDir(), "--quiet"); code != ExitInterrupted {
+		t.Errorf("interrupted before setup: exit %d, stderr %q", code, stderr)
 	}
 }
 
