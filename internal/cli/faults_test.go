@@ -146,3 +146,25 @@ func TestResultsBeforePlots(t *testing.T) {
 		t.Errorf("the results table was not printed: %q", stdout.String())
 	}
 }
+
+// Auto mode cannot find a knee on a dead server: the scan stops at the
+// first failing level, recorded, with exit 3. (Its one client backs off
+// up to 5 s, so the 10 failures in a row take about 16 s.)
+func TestStressAutoDeadServer(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+		if benchRequest(r) {
+			return openaitest.Script{Hangup: true}
+		}
+		return openaitest.Script{TTFT: 2 * time.Millisecond, Gap: time.Millisecond}
+	})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.URL, out, "--stress-mode", "auto", "--point-duration", "30")...)
+	if code != ExitValidation {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	if res.EndReason != result.EndServerFailing || !strings.Contains(res.StopReason, "connection failures in a row") || len(res.Levels) != 1 {
+		t.Errorf("end %q (%s) with %d levels, want server_failing after 1", res.EndReason, res.StopReason, len(res.Levels))
+	}
+}
