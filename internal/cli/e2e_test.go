@@ -16,6 +16,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -208,8 +209,8 @@ func TestStressCountsFailures(t *testing.T) {
 	}
 	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
 	for _, p := range res.Results {
-		if p.Errors == 0 || p.ErrorsBy.ByStatus[500] != p.Errors {
-			t.Errorf("level %v: %d errors (%v), want some, all HTTP 500", p.Level, p.Errors, p.ErrorsBy)
+		if p.Errors == 0 || p.ErrorsBy.ByStatus[500] != p.Failed() {
+			t.Errorf("level %v: %d errors in the window, %d in all (%v), want some, all HTTP 500", p.Level, p.Errors, p.Failed(), p.ErrorsBy)
 		}
 	}
 }
@@ -336,5 +337,26 @@ func TestStressFidelityFlagsLag(t *testing.T) {
 	c, ok := findCheck(res.Validation, "client_fidelity [qps=100]")
 	if !ok || c.Status == validate.Pass {
 		t.Errorf("client_fidelity = %+v, want WARN or FAIL with the CPUs taken away", c)
+	}
+}
+
+// A server where a tenth of the streams hang after their first token:
+// the hung requests did not complete, so they are failed requests of
+// class timeout (not cut), no_errors fails and the exit code is 3.
+func TestStressHungStreamsFail(t *testing.T) {
+	t.Parallel()
+	srv := startTestSim(t, simengine.Options{StallFraction: 0.1, StallAfterTokens: 1, StallDuration: time.Hour})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "4", "--grace-period", "1")...)
+	if code != ExitValidation {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	p := res.Results[0]
+	if p.ErrorsBy.ByClass[result.ErrTimeout] == 0 || p.Cut != 0 {
+		t.Errorf("hung streams: errors %v, cut %d; want timeouts and none cut", p.ErrorsBy, p.Cut)
+	}
+	if c, ok := findCheck(res.Validation, "no_errors [c=4]"); !ok || c.Status != validate.Fail {
+		t.Errorf("no_errors = %+v, want FAIL", c)
 	}
 }

@@ -91,18 +91,23 @@ type env struct {
 	executable string
 }
 
+// stopSignals end a run as Ctrl-C does: SIGINT, SIGTERM, and SIGHUP (a
+// dropped SSH session must not lose what was measured).
+func stopSignals() []os.Signal { return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} }
+
 // Main runs the benchmark binary b with args and returns its exit code. It
-// owns the process's signals: the first Ctrl-C stops the run and writes
-// what was measured; a second exits at once with 130.
+// owns the process's signals: the first Ctrl-C (or SIGTERM, SIGHUP) stops
+// the run and writes what was measured, exit 130; a second exits at once
+// with 130.
 func Main(b Bench, args []string, stdout, stderr *os.File, build Build) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	go func() {
 		// After the first signal the run winds down and writes its results;
 		// a second one means the user does not want to wait.
 		<-ctx.Done()
 		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(again, stopSignals()...)
 		<-again
 		fmt.Fprintln(stderr, "interrupted again: exiting without waiting")
 		os.Exit(ExitInterrupted)
@@ -153,9 +158,13 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 		completeLine(parser)
 		return ExitOK
 	}
-	if _, err := parser.Parse(args); err != nil {
+	kctx, err := parser.Parse(args)
+	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: error: %v (see --help)\n", b.Binary(), err)
 		return ExitUsage
+	}
+	if f, ok := cmd.(interface{ setExplicit(map[string]bool) }); ok {
+		f.setExplicit(explicitFlags(kctx))
 	}
 	if err := errors.Join(cmd.common().validateCommon(), cmd.validate()); err != nil {
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
@@ -164,7 +173,14 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 	log := newLogger(e.stderr, cmd.common())
 	err = execute(ctx, e, cmd, log)
 	code = exitCode(err)
-	if err != nil && code != ExitValidation && code != ExitInterrupted {
+	var ee exitError
+	switch {
+	case err == nil || code == ExitValidation:
+	case code == ExitInterrupted:
+		if errors.As(err, &ee) && ee.err != nil {
+			fmt.Fprintf(e.stderr, "%s: %s\n", b.Binary(), oneLine(ee.err))
+		}
+	default:
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
 	}
 	return code
@@ -205,6 +221,25 @@ func newParser(cmd benchmark, b Bench, e *env) (*kong.Kong, error) {
 		benchVars(),
 		kong.Bind(executable(e.executable)),
 	)
+}
+
+// explicitFlags names the flags the user gave, on the command line or
+// through their environment variables, as opposed to defaults.
+func explicitFlags(kctx *kong.Context) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && !p.Resolved {
+			set[p.Flag.Name] = true
+		}
+	}
+	for _, f := range kctx.Flags() {
+		for _, env := range f.Envs {
+			if _, ok := os.LookupEnv(env); ok {
+				set[f.Name] = true
+			}
+		}
+	}
+	return set
 }
 
 // oneLine joins a multi-error into one line.

@@ -103,16 +103,14 @@ func finishValidation(e *env, rep *validate.Report) error {
 	return nil
 }
 
-// finishRun draws the plots, writes the results JSON and CSV, the
-// validation, the comparison and index.html, renames the run folder into
-// place, and prints the results (and comparison) tables. What is left is
-// the caller's exit code.
+// finishRun writes what was measured first — the results JSON and CSV,
+// the validation, the comparison — and prints the results table, then
+// draws the plots (with their 1 MB of embedded assets), rewrites the
+// results JSON with the renderer used, writes index.html and renames the
+// run folder into place. A full disk loses plots, never results: a
+// failure after the results are written is logged, and the folder is
+// still finished. What is left is the caller's exit code.
 func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, title string, v view, cmp *comparison, other view) error {
-	charts := v.charts
-	if cmp != nil {
-		charts = append(charts, compare.Overlay(v.charts, other.charts, "this run", cmp.name)...)
-	}
-	stems := files.plots(ctx, charts, v.meta)
 	if err := files.json(v.resultsFile, v.results); err != nil {
 		return err
 	}
@@ -131,13 +129,6 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 			return err
 		}
 	}
-	facts := append(v.facts, [2]string{"Started", v.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", v.meta.EndReason})
-	if err := files.index(title, facts, stems); err != nil {
-		return err
-	}
-	if err := dir.Finish(); err != nil {
-		return fmt.Errorf("finish the run folder: %w", err)
-	}
 	if err := v.table.print(e.stdout, consoleOptions(e)); err != nil {
 		return fmt.Errorf("print results: %w", err)
 	}
@@ -145,6 +136,25 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 		if err := printComparison(e, cmpTable); err != nil {
 			return err
 		}
+	}
+
+	charts := v.charts
+	if cmp != nil {
+		charts = append(charts, compare.Overlay(v.charts, other.charts, "this run", cmp.name)...)
+	}
+	stems := files.plots(ctx, charts, v.meta)
+	if v.meta.PlotRenderer != "" || v.meta.PlotFallbackReason != "" {
+		// Say which renderer drew the plots; the results are already safe.
+		if err := files.dir.WriteFile(v.resultsFile, func(w io.Writer) error { return report.WriteJSON(w, v.results) }); err != nil {
+			files.log.Warn("could not record the plot renderer in the results", "err", err)
+		}
+	}
+	facts := append(v.facts, [2]string{"Started", v.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", v.meta.EndReason})
+	if err := files.index(title, facts, stems); err != nil {
+		files.log.Warn("could not write the index page", "err", err)
+	}
+	if err := dir.Finish(); err != nil {
+		return fmt.Errorf("finish the run folder: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "Results saved to %s (plots: %s)\n", dir.FinalPath(), plotNote(*v.meta))
 	return nil

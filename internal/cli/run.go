@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -86,8 +87,19 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutputDir(c.OutputDir, b.bench()); err != nil {
+		return err
+	}
+	for _, w := range plan.warnings {
+		log.Warn(w)
+	}
 	s, dir, err := beginRun(ctx, e, c, log, plan)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The setup failed because the user stopped it, not because
+			// the server or the flags are wrong.
+			return exitError{code: ExitInterrupted, err: errors.New("interrupted during setup: nothing was measured")}
+		}
 		return err
 	}
 	defer s.close()
@@ -108,6 +120,9 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	v, runErr := b.measure(ctx, deps, files)
 	ui.stop()
 	if v.meta == nil {
+		if ctx.Err() != nil {
+			return exitError{code: ExitInterrupted, err: errors.New("interrupted before any point was measured")}
+		}
 		return runErr // nothing was measured
 	}
 	v.facts = append([][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}}, v.facts...)
@@ -118,22 +133,24 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	return verdict(e, v, runErr)
 }
 
-// verdict turns a finished run into its exit: a run error, failed
-// validation (3), an interrupt (130).
+// verdict turns a finished run into its exit: an interrupt (130, always:
+// a check that the interrupted requests failed is not the server's
+// fault), a run error, failed validation (3).
 func verdict(e *env, v view, runErr error) error {
+	if v.meta.EndReason == result.EndInterrupted {
+		// The validation of what was measured is still shown.
+		if err := finishValidation(e, v.validation); err != nil && exitCode(err) != ExitValidation {
+			return err
+		}
+		return exitError{code: ExitInterrupted}
+	}
 	if runErr != nil && !errors.Is(runErr, stress.ErrNoValidPoint) {
 		return runErr
 	}
 	if err := finishValidation(e, v.validation); err != nil {
 		return err
 	}
-	if runErr != nil {
-		return runErr
-	}
-	if v.meta.EndReason == result.EndInterrupted {
-		return exitError{code: ExitInterrupted}
-	}
-	return nil
+	return runErr
 }
 
 // validateOnly re-runs the checks of an existing run and creates nothing.
@@ -160,6 +177,39 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 		}
 	}
 	return finishValidation(e, &rep)
+}
+
+// checkOutputDir makes sure a run folder can be written under
+// --output-dir before the server is contacted (an unwritable folder found
+// after a long run would lose it), and creates nothing: it writes and
+// removes a file in the nearest folder that exists on the way.
+func checkOutputDir(base string, b Bench) error {
+	dir := filepath.Join(base, string(b))
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return usagef("--output-dir %s: %s is not a folder", base, dir)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return usagef("--output-dir %s: %v", base, err)
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			break
+		}
+		dir = up
+	}
+	f, err := os.CreateTemp(dir, ".veeksha-write-check-*")
+	if err != nil {
+		return usagef("--output-dir %s: cannot write in %s: %v", base, dir, err)
+	}
+	if err := errors.Join(f.Close(), os.Remove(f.Name())); err != nil {
+		return usagef("--output-dir %s: %v", base, err)
+	}
+	return nil
 }
 
 // titleCase is a benchmark's name as a title: "Prefill".

@@ -328,6 +328,8 @@ type runStart struct {
 	// title heads the banner; rows are the benchmark's own banner rows.
 	title string
 	rows  [][2]string
+	// warnings are logged before the run starts.
+	warnings []string
 }
 
 // beginRun does what every benchmark does before it sends load: the

@@ -35,12 +35,16 @@ type StressCmd struct {
 	AutoMaxProbes     int              `name:"auto-max-probes" aliases:"mode.auto_max_probes" default:"${default_auto_max_probes}" help:"auto mode: most levels the doubling phase visits."`
 	AutoFillPoints    int              `name:"auto-fill-points" aliases:"mode.auto_fill_points" default:"${default_auto_fill_points}" help:"auto mode: log-spaced levels filled between the bounds."`
 	AutoMaxLevel      float64          `name:"auto-max-level" default:"${default_auto_max_level}" help:"auto mode: never probe a level above this."`
-	ResumeDir         string           `name:"resume-dir" aliases:"mode.resume_dir" help:"Reuse the completed levels of an earlier stress run (a run folder, or latest); its input/output length and traffic mode must match."`
+	ResumeDir         string           `name:"resume-dir" aliases:"mode.resume_dir" help:"Reuse the completed levels of an earlier stress run: a run folder, latest, or an unfinished <ts>.partial folder left by a crash (its unfinished level is run again). Its input/output length and traffic mode are used unless given, and must then match."`
 	Version           kong.VersionFlag `help:"Print the version and exit."`
 
 	// resume is the --resume-dir run's levels, read by start.
 	resume *stress.Resume
+	// explicit names the flags the user gave (not defaults).
+	explicit map[string]bool
 }
+
+func (c *StressCmd) setExplicit(set map[string]bool) { c.explicit = set }
 
 func (c *StressCmd) common() *Common { return &c.Common }
 
@@ -95,6 +99,30 @@ func (c *StressCmd) maxInFlight(cfg stress.Config) int {
 func (c *StressCmd) bench() Bench { return Stress }
 
 func (c *StressCmd) start() (runStart, error) {
+	var warnings []string
+	resumed := ""
+	if c.ResumeDir != "" {
+		dir, err := report.Resolve(c.OutputDir, string(Stress), c.ResumeDir)
+		if err != nil {
+			return runStart{}, usagef("--resume-dir: %v", err)
+		}
+		if c.resume, err = stress.LoadResume(dir); err != nil {
+			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+		}
+		// The workload is the resumed run's unless given explicitly.
+		cfg := c.config()
+		if warnings, err = c.resume.Adopt(&cfg, func(flag string) bool { return c.explicit[flag] }); err != nil {
+			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+		}
+		c.InputLength, c.OutputLength, c.TrafficMode = cfg.InputLength, cfg.OutputLength, string(cfg.TrafficMode)
+		if err := c.config().Validate(); err != nil {
+			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+		}
+		resumed = fmt.Sprintf("%s (%d complete levels)", dir, len(c.resume.Levels))
+		if c.resume.Unfinished {
+			resumed += ", an unfinished run"
+		}
+	}
 	cfg := c.config()
 	title := "Veeksha Microbenchmark — stress"
 	if cfg.Mode == stress.Auto {
@@ -109,17 +137,10 @@ func (c *StressCmd) start() (runStart, error) {
 	if cfg.Mode != stress.Auto {
 		rows = append(rows, [2]string{"Levels", fmt.Sprint(stress.Levels(cfg))})
 	}
-	if c.ResumeDir != "" {
-		dir, err := report.Resolve(c.OutputDir, string(Stress), c.ResumeDir)
-		if err != nil {
-			return runStart{}, usagef("--resume-dir: %v", err)
-		}
-		if c.resume, err = stress.LoadResume(dir, cfg); err != nil {
-			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
-		}
-		rows = append(rows, [2]string{"Resumed from", fmt.Sprintf("%s (%d levels)", dir, len(c.resume.Levels))})
+	if resumed != "" {
+		rows = append(rows, [2]string{"Resumed from", resumed})
 	}
-	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows}, nil
+	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings}, nil
 }
 
 func (c *StressCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {

@@ -125,6 +125,13 @@ type Script struct {
 	// Fault injects one failure.
 	Fault Fault
 
+	// Header is added to the response headers of an error answer
+	// (Status >= 400), e.g. Retry-After.
+	Header http.Header
+	// Hangup closes the connection without any answer (after
+	// HeaderDelay), as a server that died does.
+	Hangup bool
+
 	// RawBody, when non-nil, is written verbatim as the stream body (with
 	// Content-Type text/event-stream) after HeaderDelay; every other field
 	// but Status is ignored.
@@ -346,7 +353,16 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 	if !sleepUntil(ctx, start.Add(sc.HeaderDelay)) {
 		return
 	}
+	if sc.Hangup {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+		return
+	}
 	if sc.Status >= 400 {
+		for k, v := range sc.Header {
+			w.Header()[k] = v
+		}
 		b := sc.ErrorBody
 		if b == "" {
 			b = OpenAIErrorBody(sc.Status, "scripted error")

@@ -802,3 +802,22 @@ func TestTokenWithoutText(t *testing.T) {
 		t.Errorf("TTFC %v is below the server's 20 ms delay", ttfc)
 	}
 }
+
+// A stream that never stops (far more chunks than max_tokens) is cut off
+// by the client: a stream failure with bounded records, not an endless read.
+func TestStreamStopsEndlessStream(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{TTFT: time.Millisecond, Tokens: 1_000_000})
+	c := newClient(t, srv.URL, nil)
+	began := time.Now()
+	r := c.Stream(t.Context(), began, client.Call{Seq: 1, Prompt: prompt, MaxTokens: 16})
+	if took := time.Since(began); took > 4*time.Second {
+		t.Errorf("the endless stream was read for %v", took)
+	}
+	if r.ErrClass != result.ErrStream || !strings.Contains(r.Err, "max_tokens 16") {
+		t.Errorf("endless stream: class %q err %q, want a stream failure naming max_tokens", r.ErrClass, r.Err)
+	}
+	if n := len(r.TokenTimes); n < 16 || n > 4*16+64 {
+		t.Errorf("%d chunks recorded, want between 16 and %d", n, 4*16+64)
+	}
+}

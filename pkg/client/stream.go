@@ -105,6 +105,7 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	switch {
 	case err == nil && res.StatusCode >= 300:
 		r.HTTPStatus = res.StatusCode
+		r.RetryAfter = retryAfter(res.Header.Get("Retry-After"), time.Now())
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
 		fail(&r, result.ErrHTTPStatus, fmt.Sprintf("HTTP %d: %s", res.StatusCode, errorMessage(body)))
@@ -181,12 +182,20 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 	var failClass, failMsg string
 	var readErr error
 	done := false
-	for {
+	limit := eventLimit(r.TargetOutputTokens)
+	for events := 1; ; events++ {
 		data, err := sse.next()
 		if err != nil {
 			if err != io.EOF {
 				readErr = err
 			}
+			break
+		}
+		if limit > 0 && events > limit {
+			// A server that never stops must not fill the memory and the
+			// records: read no further.
+			failClass, failMsg = result.ErrStream, fmt.Sprintf("stream sent more than %d events for max_tokens %d: stopped reading", limit, r.TargetOutputTokens)
+			cancel()
 			break
 		}
 		at := time.Since(began)
@@ -220,6 +229,17 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 	if r.ErrClass == "" && len(r.TokenTimes) == 0 {
 		fail(r, result.ErrNoContent, "stream ended without any generated text")
 	}
+}
+
+// eventLimit is the most events a stream of maxTokens tokens may send
+// before the client stops reading it: four per token (a content event,
+// usage and role events, malformed extras) plus some slack; 0 (no limit)
+// when maxTokens is unknown.
+func eventLimit(maxTokens int) int {
+	if maxTokens <= 0 {
+		return 0
+	}
+	return 4*maxTokens + 64
 }
 
 // isDone reports whether an event's data is the [DONE] sentinel.

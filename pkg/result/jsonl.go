@@ -35,6 +35,7 @@ type wireRequest struct {
 	TokensPerChunk     []int     `json:"tokens_per_chunk"`
 	FinishReason       string    `json:"finish_reason"`
 	HTTPStatus         int       `json:"http_status"`
+	RetryAfterS        float64   `json:"retry_after_s,omitempty"`
 	Error              *string   `json:"error"`
 	ErrorClass         *string   `json:"error_class"`
 }
@@ -80,6 +81,7 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		TokensPerChunk:     r.TokensPerChunk,
 		FinishReason:       r.FinishReason,
 		HTTPStatus:         r.HTTPStatus,
+		RetryAfterS:        seconds(r.RetryAfter),
 		TokenTimesS:        make([]float64, len(r.TokenTimes)),
 	}
 	if r.UsageReported {
@@ -123,6 +125,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 		TokensPerChunk:     w.TokensPerChunk,
 		FinishReason:       w.FinishReason,
 		HTTPStatus:         w.HTTPStatus,
+		RetryAfter:         fromSeconds(w.RetryAfterS),
 	}
 	if w.PromptTokens != nil {
 		r.PromptTokens = *w.PromptTokens

@@ -78,6 +78,10 @@ type Request struct {
 	FinishReason string
 	// HTTPStatus is the response status code, 0 when no response arrived.
 	HTTPStatus int
+	// RetryAfter is how long the server asked the client to wait before
+	// its next request (a Retry-After header on a failed response); 0
+	// when it did not say.
+	RetryAfter time.Duration
 	// Err describes the failure; empty on success.
 	Err string
 	// ErrClass is one of the Err* constants; empty on success.

@@ -20,6 +20,9 @@ const (
 	EndCompleted   = "completed"
 	EndInterrupted = "interrupted"
 	EndTimeout     = "benchmark_timeout"
+	// EndServerFailing: the point (or run) ended early because the server
+	// kept failing (connection failures in a row, a sustained error rate).
+	EndServerFailing = "server_failing"
 )
 
 // Settings are the run-wide settings every benchmark shares, echoed into its

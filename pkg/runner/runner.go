@@ -72,9 +72,15 @@ type Progress struct {
 // ProgressInterval is how often Run reports progress during a point.
 const ProgressInterval = 200 * time.Millisecond
 
-// CutError is the error text of a request still running at a point's
-// cutoff.
-const CutError = "cut: still running at the end of the grace period"
+// CutError is the error text of a request still running, and still
+// receiving tokens, at a point's cutoff. A cut request is not a failure,
+// but it is left out of the latencies and counted next to them.
+const CutError = "cut: still receiving tokens at the end of the grace period"
+
+// ReceivingWindow is how recent a request's last content chunk must be,
+// at the cutoff, for the request to count as still receiving tokens (and
+// so be cut rather than failed); a shorter grace period shortens it.
+const ReceivingWindow = 5 * time.Second
 
 // Deps are what the benchmarks need besides their Config. Only Sender is
 // required.
@@ -162,11 +168,22 @@ type Plan struct {
 	// result.EndTimeout.
 	Timeout time.Duration
 	// Cutoff, when positive, is the offset from the point's start at
-	// which requests still in flight are cancelled; they are recorded as
-	// canceled with CutError.
+	// which requests still in flight are cancelled. Those still receiving
+	// tokens (a content chunk within Receiving of the cutoff) are recorded
+	// as canceled with CutError; the others did not complete and are
+	// failed requests of class timeout.
 	Cutoff time.Duration
+	// Receiving is how recent the last content chunk of a request in
+	// flight at Cutoff must be for it to be cut rather than failed; zero
+	// means ReceivingWindow, capped at the grace period (Cutoff minus
+	// Duration) when the point is timed.
+	Receiving time.Duration
 	// Records is the record file of the point ("" for none).
 	Records string
+	// Health, when set, makes senders back off from a failing server
+	// (and honour Retry-After) and ends the point early, with
+	// EndServerFailing, when the server keeps failing.
+	Health *Health
 	// Unsent, when set, makes the record of every request in [0, Total)
 	// that was never sent (the point ended first), so that nothing
 	// planned is silently missing. It needs Call to number requests by
@@ -187,6 +204,13 @@ type Batch struct {
 	EndReason string
 	// Client is what the client process did during the point.
 	Client fidelity.Sample
+	// StopReason says why Health ended the point early (EndReason is
+	// result.EndServerFailing); empty otherwise.
+	StopReason string
+	// Backoffs counts the waits senders took after failures or for a
+	// Retry-After, and BackoffTime is their total length.
+	Backoffs    int
+	BackoffTime time.Duration
 }
 
 // Run executes plan until its schedule ends or ctx is done, and returns
@@ -224,11 +248,18 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 	}
 	b := Batch{Began: time.Now()}
 	c.began = b.Began
-	sendCtx := ctx
+	sendCtx, stopSending := context.WithCancelCause(ctx)
+	defer stopSending(nil)
 	if plan.Cutoff > 0 {
 		var cancel context.CancelFunc
-		sendCtx, cancel = context.WithDeadline(ctx, b.Began.Add(plan.Cutoff))
+		sendCtx, cancel = context.WithDeadline(sendCtx, b.Began.Add(plan.Cutoff))
 		defer cancel()
+	}
+	if plan.Health != nil {
+		c.guard = newGuard(*plan.Health, b.Began, func(reason string) {
+			log.Warn("ending the point early: the server keeps failing", "point", plan.Point, "reason", reason)
+			stopSending(ErrServerFailing)
+		})
 	}
 	stopProgress := c.reportProgress(d.Progress)
 	meter := fidelity.Start()
@@ -239,8 +270,18 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 	stopProgress()
 
 	b.EndReason = EndReason(ctx)
-	if b.EndReason == result.EndCompleted {
-		c.markCut()
+	if c.guard != nil {
+		c.guard.mu.Lock()
+		b.Backoffs, b.BackoffTime = c.guard.backoffs, c.guard.backoffFor
+		c.guard.mu.Unlock()
+	}
+	switch {
+	case b.EndReason != result.EndCompleted:
+	case c.guard != nil && c.guard.reason() != "":
+		b.EndReason, b.StopReason = result.EndServerFailing, c.guard.reason()
+		c.markStopped(b.StopReason)
+	default:
+		c.markCut(plan.Cutoff, plan.receiving())
 	}
 	b.Requests = c.sorted(plan.Total, plan.Unsent)
 	var errs []error
@@ -285,6 +326,8 @@ type collector struct {
 
 	done, failed, inFlight atomic.Int64
 
+	guard *guard // nil without a Health
+
 	mu      sync.Mutex
 	recs    []result.Request
 	callErr error // the first failure to build a request; no request is sent after it
@@ -323,6 +366,9 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	if slot.Accepted != nil && call.OnAccepted == nil {
 		call.OnAccepted = slot.Accepted
 	}
+	if c.guard != nil && !sleep(ctx, c.guard.paused()) {
+		return // the point ended while waiting for the server's Retry-After
+	}
 	c.inFlight.Add(1)
 	r := s.Stream(ctx, c.began, call)
 	c.inFlight.Add(-1)
@@ -341,6 +387,11 @@ func (c *collector) send(ctx context.Context, s Sender, slot traffic.Slot) {
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
+	if c.guard != nil {
+		// The client waits before its next request: back off from a
+		// failing server instead of resending at once.
+		sleep(ctx, c.guard.ended(slot.Client, &r))
+	}
 }
 
 // build makes the call of slot and prepares it.
@@ -460,15 +511,68 @@ func (l *lookahead) stop() {
 	<-l.done
 }
 
-// markCut names the cancelled requests as cut: called while ctx is live,
-// so the cutoff cancelled them.
-func (c *collector) markCut() {
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// markStopped names the requests cancelled when Health ended the point.
+func (c *collector) markStopped(reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.recs {
 		if c.recs[i].ErrClass == result.ErrCanceled {
-			c.recs[i].Err = CutError
+			c.recs[i].Err = "canceled: the point ended early: " + reason
 		}
+	}
+}
+
+// receiving is the plan's Receiving window with its default.
+func (p Plan) receiving() time.Duration {
+	if p.Receiving > 0 {
+		return p.Receiving
+	}
+	w := ReceivingWindow
+	if grace := p.Cutoff - p.Duration; p.Duration > 0 && grace > 0 {
+		w = min(w, grace)
+	}
+	return w
+}
+
+// markCut classifies the cancelled requests: called while ctx is live,
+// so the cutoff cancelled them. A request whose last content chunk
+// arrived within receiving of the cutoff was still streaming: it is cut.
+// Any other (no token at all, or none for that long: a hung stream) did
+// not complete: it is a failed request of class timeout.
+func (c *collector) markCut(cutoff, receiving time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.recs {
+		r := &c.recs[i]
+		if r.ErrClass != result.ErrCanceled {
+			continue
+		}
+		if n := len(r.TokenTimes); n > 0 && r.TokenTimes[n-1] >= cutoff-receiving {
+			r.Err = CutError
+			continue
+		}
+		r.ErrClass = result.ErrTimeout
+		if len(r.TokenTimes) == 0 {
+			r.Err = fmt.Sprintf("timeout: no token by the cutoff %v after the point began (sent at %v)", cutoff.Round(time.Millisecond), r.Sent.Round(time.Millisecond))
+		} else {
+			r.Err = fmt.Sprintf("timeout: did not complete by the cutoff %v after the point began, and no token in its last %v", cutoff.Round(time.Millisecond), receiving)
+		}
+		c.log.Warn("request failed", "point", c.plan.Point, "req_seq", r.Seq, "error_class", r.ErrClass, "err", r.Err)
 	}
 }
 

@@ -14,10 +14,15 @@ import (
 )
 
 // fakeSender answers each request after delay with one token, or, when
-// hang is set, only when ctx ends (as a stuck stream does).
+// hang is set, only when ctx ends (as a stuck stream does). With trickle
+// set, a hanging request gets a token every trickle until ctx ends (a
+// stream still receiving); with stallAfter set, it gets that many tokens
+// (trickle apart) and then nothing (a stream that hung mid-way).
 type fakeSender struct {
-	delay time.Duration
-	hang  bool
+	delay      time.Duration
+	hang       bool
+	trickle    time.Duration
+	stallAfter int
 }
 
 func (f fakeSender) Stream(ctx context.Context, began time.Time, call client.Call) result.Request {
@@ -29,6 +34,19 @@ func (f fakeSender) Stream(ctx context.Context, began time.Time, call client.Cal
 	wait := time.After(f.delay)
 	if f.hang {
 		wait = nil
+	}
+	if f.trickle > 0 {
+		tick := time.NewTicker(f.trickle)
+		defer tick.Stop()
+		for f.stallAfter == 0 || len(r.TokenTimes) < f.stallAfter {
+			select {
+			case <-tick.C:
+				r.TokenTimes = append(r.TokenTimes, time.Since(began))
+				continue
+			case <-ctx.Done():
+			}
+			break
+		}
 	}
 	select {
 	case <-wait:
@@ -97,25 +115,63 @@ func TestRunRecordsEveryRequest(t *testing.T) {
 	}
 }
 
-// Requests still running at the cutoff are cancelled and named cut; the
-// point itself completed.
+// Requests still running at the cutoff are cancelled. Only those still
+// receiving tokens are named cut; a stream that hung (no token at all, or
+// none in the receiving window) did not complete and is a timeout
+// failure. The point itself completed.
 func TestRunCutoff(t *testing.T) {
 	t.Parallel()
-	b, err := Run(t.Context(), Plan{Point: "c=2", Schedule: traffic.ClosedLoop(2, 10*time.Millisecond), Call: call, Cutoff: 60 * time.Millisecond},
-		Deps{Sender: fakeSender{hang: true}})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name      string
+		sender    fakeSender
+		wantClass string
+	}{
+		{"still receiving", fakeSender{hang: true, trickle: 5 * time.Millisecond}, result.ErrCanceled},
+		{"hung before any token", fakeSender{hang: true}, result.ErrTimeout},
+		{"hung after two tokens", fakeSender{hang: true, trickle: 5 * time.Millisecond, stallAfter: 2}, result.ErrTimeout},
 	}
-	if b.EndReason != result.EndCompleted || len(b.Requests) != 2 {
-		t.Fatalf("end %q with %d records, want completed with 2", b.EndReason, len(b.Requests))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			plan := Plan{Point: "c=2", Schedule: traffic.ClosedLoop(2, 10*time.Millisecond), Call: call,
+				Duration: 10 * time.Millisecond, Cutoff: 150 * time.Millisecond, Receiving: 60 * time.Millisecond}
+			b, err := Run(t.Context(), plan, Deps{Sender: tc.sender})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.EndReason != result.EndCompleted || len(b.Requests) != 2 {
+				t.Fatalf("end %q with %d records, want completed with 2", b.EndReason, len(b.Requests))
+			}
+			for _, r := range b.Requests {
+				if r.ErrClass != tc.wantClass {
+					t.Errorf("record %d: class %q err %q, want class %q", r.Seq, r.ErrClass, r.Err, tc.wantClass)
+				}
+				if cut := r.Err == CutError; cut != (tc.wantClass == result.ErrCanceled) {
+					t.Errorf("record %d: err %q, cut = %v", r.Seq, r.Err, cut)
+				}
+				if r.End < plan.Cutoff {
+					t.Errorf("record %d ended at %v, before the %v cutoff", r.Seq, r.End, plan.Cutoff)
+				}
+			}
+		})
 	}
-	for _, r := range b.Requests {
-		if r.ErrClass != result.ErrCanceled || r.Err != CutError {
-			t.Errorf("record %d: class %q err %q, want canceled and %q", r.Seq, r.ErrClass, r.Err, CutError)
+}
+
+func TestPlanReceivingDefault(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		plan Plan
+		want time.Duration
+	}{
+		{Plan{Cutoff: time.Minute, Duration: 30 * time.Second}, ReceivingWindow},
+		{Plan{Cutoff: 12 * time.Second, Duration: 10 * time.Second}, 2 * time.Second},
+		{Plan{Cutoff: time.Second}, ReceivingWindow},
+		{Plan{Cutoff: time.Minute, Duration: 10 * time.Second, Receiving: time.Second}, time.Second},
+	}
+	for _, tc := range cases {
+		if got := tc.plan.receiving(); got != tc.want {
+			t.Errorf("receiving(%+v) = %v, want %v", tc.plan, got, tc.want)
 		}
-	}
-	if b.Requests[0].End < 60*time.Millisecond {
-		t.Errorf("cut at %v, before the 60 ms cutoff", b.Requests[0].End)
 	}
 }
 

@@ -39,14 +39,23 @@ type Point struct {
 	WindowStartS float64 `json:"window_start_s"`
 	WindowEndS   float64 `json:"window_end_s"`
 	// Sent counts the requests sent inside the window, failures included;
-	// Errors and Cut count the failed ones (cut = still running at the end
-	// of the grace period, not a server error).
-	Sent       int                `json:"sent"`
-	Errors     int                `json:"errors"`
-	Cut        int                `json:"cut"`
-	ErrorsBy   result.ErrorCounts `json:"error_counts"`
-	OutputToks float64            `json:"output_tokens_in_window"`
-	InputToks  float64            `json:"input_tokens_in_window"`
+	// Errors the failed ones among them. Cut counts those still receiving
+	// tokens at the end of the grace period: not failures, but left out
+	// of the latencies (a request that did not complete and was no longer
+	// receiving is a failure of class timeout).
+	Sent   int `json:"sent"`
+	Errors int `json:"errors"`
+	Cut    int `json:"cut"`
+	// SentTotal counts every request the level sent, warm-up and after
+	// the window included; ErrorsOutside the failed ones sent outside the
+	// window. Canceled counts the requests an interrupt stopped (not
+	// failures). ErrorsBy tallies every failure of the level by class.
+	SentTotal     int                `json:"sent_total"`
+	ErrorsOutside int                `json:"errors_outside_window"`
+	Canceled      int                `json:"canceled,omitempty"`
+	ErrorsBy      result.ErrorCounts `json:"error_counts"`
+	OutputToks    float64            `json:"output_tokens_in_window"`
+	InputToks     float64            `json:"input_tokens_in_window"`
 
 	// SendLag summarizes actual minus intended send time (seconds). In
 	// open loop it shows whether the client kept the schedule.
@@ -68,6 +77,25 @@ type Point struct {
 // Valid reports whether the point has enough samples to be used at all.
 func (p Point) Valid() bool { return p.NumRequests >= 2 }
 
+// Failed is the number of failed requests the level sent, inside the
+// window or not.
+func (p Point) Failed() int { return p.Errors + p.ErrorsOutside }
+
+// failure classifies a record: cut (still receiving at the end of the
+// grace period), canceled by an interrupt, or failed.
+func failure(r *result.Request) (cut, canceled, failed bool) {
+	switch {
+	case r.OK():
+		return false, false, false
+	case r.ErrClass == result.ErrCanceled && r.Err == CutError:
+		return true, false, false
+	case r.ErrClass == result.ErrCanceled:
+		return false, true, false
+	default:
+		return false, false, true
+	}
+}
+
 // Analyze summarizes one level. Output throughput counts every generated
 // token whose chunk arrived inside [warmup, duration] — from requests that
 // finished later, or failed, too — divided by the window's length; input
@@ -80,23 +108,35 @@ func Analyze(run LevelRun) Point {
 	p := Point{Level: run.Level, Complete: run.Complete(), WindowStartS: start.Seconds(), WindowEndS: end.Seconds()}
 
 	var e2e, ttfc, tpot, lag, e2eIntent, ttfcIntent []float64
-	var inWindow []result.Request
+	var inWindow, failed []result.Request
 	for i := range run.Requests {
 		r := &run.Requests[i]
+		p.SentTotal++
 		p.OutputToks += tokensInWindow(r, win)
 		if len(r.TokenTimes) > 0 && win.Contains(r.TokenTimes[0]) {
 			p.InputToks += float64(promptTokens(r))
 		}
+		cut, canceled, fail := failure(r)
+		if fail {
+			failed = append(failed, *r)
+		}
+		if canceled {
+			p.Canceled++
+		}
 		if !win.Contains(r.Sent) {
+			if fail {
+				p.ErrorsOutside++
+			}
 			continue
 		}
 		p.Sent++
 		inWindow = append(inWindow, *r)
 		lag = append(lag, r.SendLag().Seconds())
 		if !r.OK() {
-			if r.ErrClass == result.ErrCanceled {
+			switch {
+			case cut:
 				p.Cut++
-			} else {
+			case fail:
 				p.Errors++
 			}
 			continue
@@ -115,7 +155,7 @@ func Analyze(run LevelRun) Point {
 			tpot = append(tpot, t.Seconds())
 		}
 	}
-	p.ErrorsBy = result.CountErrors(inWindow)
+	p.ErrorsBy = result.CountErrors(failed)
 	p.Fidelity = fidelity.Assess(run.Client, inWindow)
 	p.E2E, p.TTFC, p.TPOT, p.SendLag = metrics.Summarize(e2e), metrics.Summarize(ttfc), metrics.Summarize(tpot), metrics.Summarize(lag)
 	p.E2EP50, p.E2EP99 = p.E2E.Median, p.E2E.P99

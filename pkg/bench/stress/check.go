@@ -4,6 +4,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"math"
 
+	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -20,16 +21,22 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 	}
 	for i, p := range points {
 		label := cfg.LevelName(p.Level)
-		if !p.Complete {
+		switch {
+		case runs[i].EndReason == result.EndServerFailing:
+			rep.Add("server_healthy", label, validate.Fail, "the level was ended early because the server kept failing: %s", runs[i].StopReason)
+		case !p.Complete:
 			rep.Add("level_complete", label, validate.Warn, "the level was interrupted: its numbers cover only part of the point duration")
 		}
-		if p.ErrorsBy.Total-p.Cut > 0 {
-			rep.Add("no_errors", label, validate.Fail, "%d of %d requests sent in the window failed: %s", p.ErrorsBy.Total-p.Cut, p.Sent, p.ErrorsBy)
+		// Every request the level sent counts, warm-up included: a server
+		// that fails while warming up is not healthy.
+		if n := p.Failed(); n > 0 {
+			rep.Add("no_errors", label, validate.Fail, "%d of %d requests the level sent failed (%d in the window, %d in warm-up or after it): %s",
+				n, p.SentTotal, p.Errors, p.ErrorsOutside, p.ErrorsBy)
 		} else {
-			rep.Add("no_errors", label, validate.Pass, "all %d requests sent in the window succeeded or were cut at the end", p.Sent)
+			rep.Add("no_errors", label, validate.Pass, "none of the %d requests the level sent failed", p.SentTotal)
 		}
 		if p.Cut > 0 {
-			rep.Add("no_cut_requests", label, validate.Warn, "%d requests were still running at the end of the %.0f s grace period and were cut: the latency percentiles leave them out", p.Cut, cfg.GracePeriod.D().Seconds())
+			rep.Add("no_cut_requests", label, validate.Warn, "%d requests were still receiving tokens at the end of the %s grace period and were cut: the latencies exclude them", p.Cut, runs[i].Config.GracePeriod)
 		}
 		if p.Fidelity.WallS > 0 {
 			p.Fidelity.Check(&rep, label, bounds)

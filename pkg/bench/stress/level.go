@@ -36,11 +36,22 @@ type LevelRun struct {
 	Config    LevelRunConditions `json:"conditions"`
 	// Client is what the client process did during the level.
 	Client fidelity.Sample `json:"client"`
+	// StopReason says why the level ended early because the server kept
+	// failing (EndReason server_failing); empty otherwise.
+	StopReason string `json:"stop_reason,omitempty"`
+	// Backoffs counts the waits the clients took after failures or for a
+	// Retry-After; BackoffS is their total length in seconds.
+	Backoffs int     `json:"backoffs"`
+	BackoffS float64 `json:"backoff_s"`
 }
 
 // LevelRunConditions are the settings a level was measured under; a
 // resumed level is analysed with its own.
 type LevelRunConditions struct {
+	// InputLength and OutputLength are the workload's shape (absent in
+	// runs made before they were recorded per level).
+	InputLength    int            `json:"input_length,omitempty"`
+	OutputLength   int            `json:"output_length,omitempty"`
 	TrafficMode    TrafficMode    `json:"traffic_mode"`
 	PointDuration  result.Seconds `json:"point_duration_s"`
 	WarmupDuration result.Seconds `json:"warmup_duration_s"`
@@ -59,9 +70,15 @@ func (l LevelRun) Complete() bool { return l.EndReason == result.EndCompleted }
 // flight finish for up to cfg.GracePeriod; those still running are cut
 // and recorded with error class canceled. When ctx ends early the level
 // stops at once and is marked interrupted.
-func runLevel(ctx context.Context, cfg Config, level float64, index int, d runner.Deps) (LevelRun, error) {
+//
+// Health (runner.DefaultHealth) makes each closed-loop client back off
+// after a failure, holds every send for a server's Retry-After, and ends
+// the level early when the server keeps failing; after a level the
+// server failed (afterFailing), the level also ends as soon as its first
+// requests all fail.
+func runLevel(ctx context.Context, cfg Config, level float64, index int, afterFailing bool, d runner.Deps) (LevelRun, error) {
 	run := LevelRun{Level: level, Index: index, Config: LevelRunConditions{
-		TrafficMode: cfg.TrafficMode, PointDuration: cfg.PointDuration,
+		InputLength: cfg.InputLength, OutputLength: cfg.OutputLength, TrafficMode: cfg.TrafficMode, PointDuration: cfg.PointDuration,
 		WarmupDuration: cfg.WarmupDuration, GracePeriod: cfg.GracePeriod,
 	}}
 	var schedule traffic.Schedule
@@ -80,9 +97,16 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, d runne
 		ahead = int(math.Round(level))
 		schedule = traffic.ClosedLoop(ahead, cfg.PointDuration.D())
 	}
+	health := runner.DefaultHealth()
+	if cfg.TrafficMode == FixedRate {
+		health.BackoffMin = 0 // arrivals keep their schedule; Retry-After still holds them
+	}
+	if afterFailing {
+		health.FirstFailures = runner.DefaultMinRequests
+	}
 	name := cfg.LevelName(level)
 	b, err := runner.Run(ctx, runner.Plan{
-		Point: name, Schedule: schedule, Duration: cfg.PointDuration.D(), Ahead: ahead, Lookahead: lookahead,
+		Point: name, Schedule: schedule, Duration: cfg.PointDuration.D(), Ahead: ahead, Lookahead: lookahead, Health: &health,
 		Cutoff: cfg.PointDuration.D() + cfg.GracePeriod.D(), Records: name + "/" + RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			prompt, err := d.Prompts.Prompt(cfg.InputLength, index, slot.Index)
@@ -90,5 +114,6 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, d runne
 		},
 	}, d)
 	run.Began, run.Requests, run.EndReason, run.Client = b.Began, b.Requests, b.EndReason, b.Client
+	run.StopReason, run.Backoffs, run.BackoffS = b.StopReason, b.Backoffs, b.BackoffTime.Seconds()
 	return run, err
 }

@@ -1,6 +1,7 @@
 package stress
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
@@ -25,6 +26,9 @@ type Results struct {
 	AutoPlan     *autoscan.Plan     `json:"auto_plan,omitempty"`
 	Errors       result.ErrorCounts `json:"errors"`
 	Validation   *validate.Report   `json:"validation,omitempty"`
+	// StopReason says why the run ended early when the server kept
+	// failing (EndReason server_failing).
+	StopReason string `json:"stop_reason,omitempty"`
 	// ResumedFrom is the earlier run whose levels were reused.
 	ResumedFrom string `json:"resumed_from,omitempty"`
 }
@@ -59,7 +63,7 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 		inter("Intrctvty P50 (t/s)", "interactivity_p50_tok_s", func(p Point) float64 { return p.InteractivityP50 }),
 		inter("Intrctvty slowest 1% (t/s)", "interactivity_slowest1pct_tok_s", func(p Point) float64 { return p.InteractivityP99 }),
 		num("Reqs", "requests", 0, func(p Point) float64 { return float64(p.NumRequests) }),
-		num("Errors", "errors", 0, func(p Point) float64 { return float64(p.Errors) }),
+		num("Errors", "errors", 0, func(p Point) float64 { return float64(p.Failed()) }),
 	}
 	if cfg.TrafficMode == FixedRate {
 		cols = append(cols,
@@ -72,6 +76,11 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 	notes := []string{
 		"throughput = tokens that arrived in [warmup, point duration] / window length; latencies from requests sent in that window",
 		"interactivity = 1 / TPOT per user; 'slowest 1%' = 1 / TPOT P99, the speed of the slowest 1% of users",
+	}
+	for _, p := range points {
+		if p.Cut > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d cut (still receiving tokens at the end of the grace period), latencies exclude them", cfg.LevelName(p.Level), p.Cut))
+		}
 	}
 	if cfg.TrafficMode == FixedClients {
 		notes = append(notes, "closed loop: latency is service time with N clients, each sending when its last request ends")

@@ -137,3 +137,70 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("LevelName(2.5) = %q", got)
 	}
 }
+
+// Failures count wherever they were sent: two HTTP 500s in the warm-up
+// fail no_errors; a hung request (timeout at the cutoff) is a failure;
+// a request still receiving at the cutoff is cut, named next to the
+// latencies; requests an interrupt cancelled are not failures.
+func TestCheckCountsEveryFailure(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	cond := LevelRunConditions{TrafficMode: FixedClients, PointDuration: sec(10), WarmupDuration: sec(2), GracePeriod: sec(1)}
+	fail := func(seq int, sent time.Duration, class string) result.Request {
+		return result.Request{Seq: seq, Sent: sent, Intended: sent, TargetPromptTokens: 512, ErrClass: class, HTTPStatus: 500, Err: "boom"}
+	}
+	level := func(extra ...result.Request) (LevelRun, Point) {
+		run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: cond}
+		for i := range 12 {
+			run.Requests = append(run.Requests, req(i, 2*time.Second+time.Duration(i)*500*time.Millisecond))
+		}
+		run.Requests = append(run.Requests, extra...)
+		return run, Analyze(run)
+	}
+	status := func(run LevelRun, p Point, check string) (validate.Status, string) {
+		for _, c := range Check(cfg, []LevelRun{run}, []Point{p}, fidelity.DefaultBounds()).Checks {
+			if c.Name == check {
+				return c.Status, c.Detail
+			}
+		}
+		return "", ""
+	}
+
+	run, p := level(fail(20, 100*time.Millisecond, result.ErrHTTPStatus), fail(21, 200*time.Millisecond, result.ErrHTTPStatus))
+	if st, detail := status(run, p, "no_errors"); st != validate.Fail || p.ErrorsOutside != 2 || p.Errors != 0 || !strings.Contains(detail, "2 in warm-up or after") {
+		t.Errorf("warm-up 500s: no_errors %s (%s), errors %d outside %d; want FAIL with 2 outside", st, detail, p.Errors, p.ErrorsOutside)
+	}
+
+	hung := req(22, 9*time.Second)
+	hung.TokenTimes, hung.ErrClass, hung.Err = hung.TokenTimes[:1], result.ErrTimeout, "timeout: did not complete"
+	run, p = level(hung)
+	if st, _ := status(run, p, "no_errors"); st != validate.Fail || p.Errors != 1 || p.Cut != 0 || p.ErrorsBy.ByClass[result.ErrTimeout] != 1 {
+		t.Errorf("hung request: no_errors %s, errors %d cut %d by %v; want FAIL, 1 timeout", st, p.Errors, p.Cut, p.ErrorsBy)
+	}
+
+	cut := req(23, 9*time.Second)
+	cut.ErrClass, cut.Err = result.ErrCanceled, CutError
+	run, p = level(cut)
+	st, detail := status(run, p, "no_cut_requests")
+	if ok, _ := status(run, p, "no_errors"); ok != validate.Pass || p.Cut != 1 || st != validate.Warn || !strings.Contains(detail, "latencies exclude them") {
+		t.Errorf("cut request: no_errors %s, cut %d, no_cut_requests %s (%s)", ok, p.Cut, st, detail)
+	}
+	if p.NumRequests != 12 {
+		t.Errorf("cut request in the latency sample: NumRequests = %d, want 12", p.NumRequests)
+	}
+	var buf strings.Builder
+	for _, n := range Table(cfg, []Point{p}).Notes {
+		buf.WriteString(n)
+	}
+	if !strings.Contains(buf.String(), "c=1: 1 cut") {
+		t.Errorf("table notes %q do not name the cut request", buf.String())
+	}
+
+	stopped := req(24, 9*time.Second)
+	stopped.ErrClass, stopped.Err = result.ErrCanceled, "context canceled"
+	run, p = level(stopped)
+	run.EndReason = result.EndInterrupted
+	if st, _ := status(run, p, "no_errors"); st != validate.Pass || p.Canceled != 1 {
+		t.Errorf("interrupted request: no_errors %s, canceled %d; want PASS, 1 canceled", st, p.Canceled)
+	}
+}

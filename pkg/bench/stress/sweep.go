@@ -3,7 +3,9 @@ package stress
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -34,6 +36,10 @@ type Resume struct {
 	// Dir is the earlier run's folder.
 	Dir    string
 	Levels []LevelRun
+	// Shape is the workload the earlier run measured.
+	Shape Shape
+	// Unfinished says the earlier run never finished (a .partial folder).
+	Unfinished bool
 }
 
 // Deps are what a stress run needs besides its Config.
@@ -73,6 +79,10 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 		res.ResumedFrom = d.Resume.Dir
 	}
 	res.EndReason = runner.EndReason(ctx)
+	if errors.Is(err, runner.ErrServerFailing) && ctx.Err() == nil {
+		// Recorded, and failed by the server_healthy check: not a run error.
+		res.EndReason, res.StopReason, err = result.EndServerFailing, err.Error(), nil
+	}
 	res.DurationS = time.Since(began).Seconds()
 	var all []result.Request
 	for _, level := range slices.Sorted(maps.Keys(s.runs)) {
@@ -110,7 +120,13 @@ type sweep struct {
 	runs   map[float64]LevelRun
 	points map[float64]Point
 	next   int // the index of the next level measured
+	// failing counts the levels in a row that ended early because the
+	// server kept failing; the run stops at the second.
+	failing int
 }
+
+// errServerFailing ends a sweep whose server failed two levels in a row.
+var errServerFailing = fmt.Errorf("two levels in a row: %w", runner.ErrServerFailing)
 
 // reuse records the resumed levels as this run's own.
 func (s *sweep) reuse() error {
@@ -138,7 +154,12 @@ func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, er
 	if r, ok := s.runs[level]; ok {
 		return r, s.points[level], nil
 	}
-	run, err := runLevel(ctx, s.cfg, level, s.next, s.d.Deps)
+	run, err := runLevel(ctx, s.cfg, level, s.next, s.failing > 0, s.d.Deps)
+	if run.EndReason == result.EndServerFailing {
+		s.failing++
+	} else {
+		s.failing = 0
+	}
 	s.next++
 	p := Analyze(run)
 	p.Server = s.d.ServerSummary(run.Began, time.Now())
@@ -168,6 +189,10 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			if err != nil {
 				return autoscan.Measurement{}, err
 			}
+			if run.EndReason == result.EndServerFailing {
+				// Auto mode cannot find a knee on a failing server.
+				return autoscan.Measurement{}, fmt.Errorf("level %s: %s: %w", s.cfg.LevelName(level), run.StopReason, runner.ErrServerFailing)
+			}
 			if !run.Complete() {
 				return autoscan.Measurement{}, fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
 			}
@@ -181,7 +206,11 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			return nil, nil
 		}
 		run, _, err := s.measure(ctx, level)
-		if err != nil || !run.Complete() {
+		if s.failing >= 2 {
+			s.d.Log().Warn("ending the run: the server failed two levels in a row", "level", level, "reason", run.StopReason)
+			return nil, errServerFailing
+		}
+		if err != nil || (!run.Complete() && run.EndReason != result.EndServerFailing) {
 			return nil, err
 		}
 	}
@@ -193,34 +222,125 @@ func scanPoint(p Point) autoscan.Measurement {
 	return autoscan.Measurement{Level: p.Level, OutputThroughput: p.OutputThroughput, InteractivityP50: p.InteractivityP50, Valid: p.Valid() && p.Complete}
 }
 
-// LoadResume reads the complete levels of the stress run saved in dir,
-// refusing one whose workload (lengths, traffic mode) differs from cfg's.
-func LoadResume(dir string, cfg Config) (*Resume, error) {
+// Shape is the workload a stress run measured; a resumed run must keep it.
+type Shape struct {
+	InputLength  int         `json:"input_length"`
+	OutputLength int         `json:"output_length"`
+	TrafficMode  TrafficMode `json:"traffic_mode"`
+}
+
+// LoadResume reads the complete levels of the stress run saved in dir: a
+// finished run (its results file), or an unfinished one — a
+// "<ts>.partial" folder left by a crash or a kill, whose levels each
+// wrote their records and level.json when they ended. A level without
+// its level.json was still running: it is left out, to be run again.
+func LoadResume(dir string) (*Resume, error) {
 	var old Results
-	if err := report.ReadJSON(filepath.Join(dir, ResultsFile), &old); err != nil {
+	err := report.ReadJSON(filepath.Join(dir, ResultsFile), &old)
+	switch {
+	case err == nil:
+		return loadFinished(dir, old)
+	case errors.Is(err, fs.ErrNotExist):
+		return loadUnfinished(dir)
+	default:
 		return nil, err
 	}
-	switch {
-	case old.InputLength != cfg.InputLength:
-		return nil, fmt.Errorf("%s used --input-length %d, this run asks for %d: refusing to mix workloads", dir, old.InputLength, cfg.InputLength)
-	case old.OutputLength != cfg.OutputLength:
-		return nil, fmt.Errorf("%s used --output-length %d, this run asks for %d: refusing to mix workloads", dir, old.OutputLength, cfg.OutputLength)
-	case old.TrafficMode != cfg.TrafficMode:
-		return nil, fmt.Errorf("%s used --traffic-mode %s, this run asks for %s: refusing to mix workloads", dir, old.TrafficMode, cfg.TrafficMode)
-	}
-	res := &Resume{Dir: dir}
+}
+
+func loadFinished(dir string, old Results) (*Resume, error) {
+	res := &Resume{Dir: dir, Shape: Shape{InputLength: old.InputLength, OutputLength: old.OutputLength, TrafficMode: old.TrafficMode}}
 	for _, lr := range old.Levels {
 		if !lr.Complete() {
 			continue
 		}
-		reqs, err := report.ReadRecords(filepath.Join(dir, cfg.LevelName(lr.Level), RecordsFile))
+		reqs, err := report.ReadRecords(filepath.Join(dir, old.Config.LevelName(lr.Level), RecordsFile))
 		if err != nil {
-			return nil, fmt.Errorf("level %s: %w", cfg.LevelName(lr.Level), err)
+			return nil, fmt.Errorf("level %s: %w", old.Config.LevelName(lr.Level), err)
 		}
 		lr.Requests = reqs
 		res.Levels = append(res.Levels, lr)
 	}
 	return res, nil
+}
+
+func loadUnfinished(dir string) (*Resume, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*", LevelFile))
+	if err != nil {
+		return nil, err
+	}
+	res := &Resume{Dir: dir, Unfinished: true}
+	for _, f := range files {
+		var lr LevelRun
+		if err := report.ReadJSON(f, &lr); err != nil {
+			return nil, err
+		}
+		if !lr.Complete() {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(f))
+		reqs, err := report.ReadRecords(filepath.Join(filepath.Dir(f), RecordsFile))
+		if err != nil {
+			return nil, fmt.Errorf("level %s: %w", name, err)
+		}
+		lr.Requests = reqs
+		shape := Shape{InputLength: lr.Config.InputLength, OutputLength: lr.Config.OutputLength, TrafficMode: lr.Config.TrafficMode}
+		if shape.InputLength == 0 && len(reqs) > 0 {
+			// Levels written before the shape was recorded: the records
+			// name their target lengths.
+			shape.InputLength, shape.OutputLength = reqs[0].TargetPromptTokens, reqs[0].TargetOutputTokens
+		}
+		if len(res.Levels) > 0 && shape != res.Shape {
+			return nil, fmt.Errorf("level %s measured %+v but level %s %+v: not one run", name, shape, Config{TrafficMode: res.Shape.TrafficMode}.LevelName(res.Levels[0].Level), res.Shape)
+		}
+		res.Shape = shape
+		res.Levels = append(res.Levels, lr)
+	}
+	if len(res.Levels) == 0 {
+		return nil, fmt.Errorf("no %s nor any complete level (<level>/%s) in %s: nothing to resume", ResultsFile, LevelFile, dir)
+	}
+	slices.SortFunc(res.Levels, func(a, b LevelRun) int { return cmp.Compare(a.Level, b.Level) })
+	return res, nil
+}
+
+// Adopt makes cfg measure the resumed run's workload: each of the input
+// length, output length and traffic mode is taken from the resumed run
+// unless explicit(flag) says the user gave it, and an explicit value
+// that differs is refused. It returns a warning for each reused level
+// whose point or warm-up duration differs from cfg's (each level keeps,
+// and is analysed with, its own).
+func (r *Resume) Adopt(cfg *Config, explicit func(flag string) bool) (warnings []string, err error) {
+	conflict := func(flag string, old, asked any) error {
+		return fmt.Errorf("%s used %s %v, this run asks for %v: refusing to mix workloads", r.Dir, flag, old, asked)
+	}
+	if r.Shape.InputLength > 0 {
+		if !explicit("input-length") {
+			cfg.InputLength = r.Shape.InputLength
+		} else if cfg.InputLength != r.Shape.InputLength {
+			return nil, conflict("--input-length", r.Shape.InputLength, cfg.InputLength)
+		}
+	}
+	if r.Shape.OutputLength > 0 {
+		if !explicit("output-length") {
+			cfg.OutputLength = r.Shape.OutputLength
+		} else if cfg.OutputLength != r.Shape.OutputLength {
+			return nil, conflict("--output-length", r.Shape.OutputLength, cfg.OutputLength)
+		}
+	}
+	if r.Shape.TrafficMode != "" {
+		if !explicit("traffic-mode") {
+			cfg.TrafficMode = r.Shape.TrafficMode
+		} else if cfg.TrafficMode != r.Shape.TrafficMode {
+			return nil, conflict("--traffic-mode", r.Shape.TrafficMode, cfg.TrafficMode)
+		}
+	}
+	for _, lr := range r.Levels {
+		c := lr.Config
+		if c.PointDuration != cfg.PointDuration || c.WarmupDuration != cfg.WarmupDuration {
+			warnings = append(warnings, fmt.Sprintf("level %s was measured with --point-duration %s and --warmup-duration %s, this run uses %s and %s: each level keeps its own",
+				cfg.LevelName(lr.Level), c.PointDuration, c.WarmupDuration, cfg.PointDuration, cfg.WarmupDuration))
+		}
+	}
+	return warnings, nil
 }
 
 // Recheck reads the stress run saved in dir and runs its validity checks

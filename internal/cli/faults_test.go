@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veeksha-go/veeksha/internal/openaitest"
+	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
+	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/validate"
+)
+
+// benchRequest reports whether the server got one of the benchmark's own
+// requests (X-Request-Id "<run>-<seq>"), not a setup probe (negative seq).
+func benchRequest(r openaitest.Received) bool {
+	id := r.Header.Get("X-Request-Id")
+	return id != "" && !strings.Contains(id, "--")
+}
+
+// A server that dies once the benchmark starts (every connection closed
+// without an answer) and one that answers every request with 429 and
+// Retry-After: the first level ends early with the reason recorded, the
+// next level's first requests fail the same way and end the run, the
+// clients never hammer the server, and the exit code is 3.
+func TestStressFailingServer(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		script openaitest.Script
+		reason string
+		// most is the most benchmark requests the server may see.
+		most int
+	}{
+		{"dead", openaitest.Script{Hangup: true}, "connection failures in a row", 60},
+		{"throttling", openaitest.Script{Status: 429, Header: http.Header{"Retry-After": {"1"}}}, "in the last 5s failed", 80},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+				if benchRequest(r) {
+					return tc.script
+				}
+				return openaitest.Script{TTFT: 2 * time.Millisecond, Gap: time.Millisecond}
+			})
+			out := t.TempDir()
+			code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.URL, out,
+				"--concurrency-levels", "4", "8", "16", "--point-duration", "30", "--warmup-duration", "1")...)
+			if code != ExitValidation {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+			}
+			n := 0
+			for _, r := range srv.Completions() {
+				if benchRequest(r) {
+					n++
+				}
+			}
+			if n > tc.most {
+				t.Errorf("the server got %d benchmark requests, want at most %d", n, tc.most)
+			}
+			res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+			// Three 30 s levels ran for seconds at most (the wall time of the
+			// whole process, setup and plots included, depends on the machine).
+			if res.DurationS > 20 {
+				t.Errorf("the levels ran for %.1f s: they did not end early", res.DurationS)
+			}
+			if res.EndReason != result.EndServerFailing || len(res.Levels) != 2 {
+				t.Fatalf("end %q with %d levels, want server_failing after 2", res.EndReason, len(res.Levels))
+			}
+			for _, l := range res.Levels {
+				if l.EndReason != result.EndServerFailing || l.StopReason == "" || l.Backoffs == 0 {
+					t.Errorf("level %v: end %q, reason %q, %d backoffs", l.Level, l.EndReason, l.StopReason, l.Backoffs)
+				}
+			}
+			if !strings.Contains(res.Levels[0].StopReason, tc.reason) {
+				t.Errorf("first level's reason %q lacks %q", res.Levels[0].StopReason, tc.reason)
+			}
+			if !strings.Contains(res.Levels[1].StopReason, "first 10 requests all failed") && !strings.Contains(res.Levels[1].StopReason, tc.reason) {
+				t.Errorf("second level's reason %q", res.Levels[1].StopReason)
+			}
+			if c, ok := findCheck(res.Validation, "server_healthy [c=4]"); !ok || c.Status != validate.Fail {
+				t.Errorf("server_healthy [c=4] = %+v, want FAIL", c)
+			}
+		})
+	}
+}
+
+// An --output-dir that cannot be written is found before the server is
+// contacted: exit 2, one line naming the flag, no request sent.
+func TestUnwritableOutputDir(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{TTFT: time.Millisecond})
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{file, filepath.Join(file, "below")} {
+		code, _, stderr := runCLI(t, t.Context(), Prefill, "--api-base", srv.URL, "--input-lengths", "64", "--output-dir", out)
+		if code != ExitUsage || !strings.Contains(stderr, "--output-dir") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("--output-dir %s: exit %d, stderr %q; want %d naming --output-dir in one line", out, code, stderr, ExitUsage)
+		}
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("the server got %d requests before the output dir was checked", n)
+	}
+}
+
+// The results are written before the plots and their assets, and what
+// comes after them cannot lose them: when the plots and the index page
+// cannot be written (here their names are taken, as a full disk would
+// refuse them), the results JSON and CSV are saved, the table printed
+// and the run folder finished.
+func TestResultsBeforePlots(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	dir, err := report.Create(out, string(Prefill), time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir.Path(), "plots"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir.Path(), "index.html", "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := &prefill.Results{Meta: result.Meta{Type: "prefill", EndReason: result.EndCompleted},
+		Results: []prefill.Row{{InputLength: 64, TTFC: metrics.Summarize([]float64{0.01, 0.012}), PrefillTPS: 6000, Requests: 2}}}
+	var stdout, stderr strings.Builder
+	e := &env{stdout: &stdout, stderr: &stderr, now: time.Now}
+	log := newLogger(&stderr, &Common{LogLevel: "warn"})
+	if err := finishRun(t.Context(), e, dir, newRunFiles(dir, log), "Prefill", prefillView(res), nil, view{}); err != nil {
+		t.Fatalf("finishRun with unwritable plots: %v\n%s", err, stderr.String())
+	}
+	requireFiles(t, dir.FinalPath(), prefill.ResultsFile, "prefill_results.csv")
+	if !strings.Contains(stderr.String(), "plots") || !strings.Contains(stderr.String(), "index page") {
+		t.Errorf("the plot and index failures are not logged: %q", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "64") {
+		t.Errorf("the results table was not printed: %q", stdout.String())
+	}
+}
+
+// Auto mode cannot find a knee on a dead server: the scan stops at the
+// first failing level, recorded, with exit 3. (Its one client backs off
+// up to 5 s, so the 10 failures in a row take about 16 s.)
+func TestStressAutoDeadServer(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+		if benchRequest(r) {
+			return openaitest.Script{Hangup: true}
+		}
+		return openaitest.Script{TTFT: 2 * time.Millisecond, Gap: time.Millisecond}
+	})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.URL, out, "--stress-mode", "auto", "--point-duration", "30")...)
+	if code != ExitValidation {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+	}
+	res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+	if res.EndReason != result.EndServerFailing || !strings.Contains(res.StopReason, "connection failures in a row") || len(res.Levels) != 1 {
+		t.Errorf("end %q (%s) with %d levels, want server_failing after 1", res.EndReason, res.StopReason, len(res.Levels))
+	}
+}
