@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 )
 
 // Defaults shared by the three binaries.
@@ -42,7 +43,14 @@ type Common struct {
 	MaxClientLag     Seconds        `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
 	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" predictor:"shell" help:"Print a shell completion script (bash, zsh or fish) and exit."`
 	LogFormat        string         `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
+	SLO              []string       `name:"slo" sep:"none" placeholder:"ttfc=500ms,tpot=50ms,e2e=20s" help:"Service-level objective: latency targets (ttfc, tpot, e2e; any subset, comma-separated or repeated) a request must meet to count as good. Each point then reports its goodput: the share of its requests that succeeded and met every target, good requests/s and their output tok/s."`
 	RunDir           string         `arg:"" optional:"" name:"run-dir" help:"With --validate-only: the run folder to validate (default: the latest run)."`
+}
+
+// slo is the --slo objective; validateCommon has reported any error.
+func (c *Common) slo() slo.SLO {
+	s, _ := slo.Parse(c.SLO...)
+	return s
 }
 
 // bounds are the client-fidelity bounds of the checks.
@@ -74,6 +82,9 @@ func (c *Common) validateCommon() error {
 	}
 	if c.RunDir != "" && !c.ValidateOnly {
 		errs = append(errs, fmt.Errorf("unexpected argument %q (a run folder is only taken with --validate-only)", c.RunDir))
+	}
+	if _, err := slo.Parse(c.SLO...); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ValidateOnly && c.SkipValidation {
 		errs = append(errs, errors.New("--validate-only and --skip-validation contradict each other"))

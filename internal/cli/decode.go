@@ -40,7 +40,7 @@ func (c *DecodeCmd) config() decode.Config {
 	}
 	return decode.Config{
 		BatchSizes: batches, InputLengths: lengths, SamplesPerLength: c.SamplesPerLength,
-		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests,
+		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests, SLO: c.slo(),
 	}
 }
 

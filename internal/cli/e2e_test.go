@@ -338,3 +338,53 @@ func TestStressFidelityFlagsLag(t *testing.T) {
 		t.Errorf("client_fidelity = %+v, want WARN or FAIL with the CPUs taken away", c)
 	}
 }
+
+// An SLO just above the engine's decode step passes (almost) every
+// request, one just below passes (almost) none; the goodput keys, the CSV
+// columns, the console column and the goodput chart appear.
+func TestStressGoodputAgainstSim(t *testing.T) {
+	t.Parallel()
+	// One client: each decode step of the engine's default profile takes
+	// 6.55 ms + 8.55 µs + 42.1 ns per context token (~6.6 ms here), and a
+	// request's TPOT is the mean of its steps.
+	tests := []struct {
+		slo      string
+		min, max float64
+	}{
+		{"tpot=9ms", 0.9, 1},
+		{"tpot=5ms", 0, 0.1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.slo, func(t *testing.T) {
+			t.Parallel()
+			srv := startTestSim(t, simengine.Options{})
+			out := t.TempDir()
+			code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "1", "--slo", tt.slo)...)
+			if code != ExitOK {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			run := filepath.Join(out, "stress", "latest")
+			requireFiles(t, run, "plots/goodput_vs_load.html", "plots/goodput_vs_load.png")
+			res := readResults[stress.Results](t, filepath.Join(run, "stress_results.json"))
+			if res.Config.SLO.String() != tt.slo {
+				t.Errorf("results record the SLO %q, want %q", res.Config.SLO, tt.slo)
+			}
+			p := res.Results[0]
+			if p.Goodput == nil || p.Goodput.Judged != p.Sent || p.Goodput.Ratio < tt.min || p.Goodput.Ratio > tt.max {
+				t.Fatalf("goodput %+v of %d sent (TPOT P50 %.2f ms), want a ratio in [%v, %v]", p.Goodput, p.Sent, 1000*p.TPOTP50, tt.min, tt.max)
+			}
+			if want := float64(p.Goodput.Good) / (p.WindowEndS - p.WindowStartS); !near(p.Goodput.RPS, want) {
+				t.Errorf("goodput_rps %v, want %v", p.Goodput.RPS, want)
+			}
+			csv, err := os.ReadFile(filepath.Join(run, "stress_results.csv"))
+			if err != nil || !strings.Contains(string(csv), "goodput_ratio,goodput_rps,goodput_output_throughput_tok_s") {
+				t.Errorf("CSV lacks the goodput columns (%v):\n%s", err, csv)
+			}
+			if !strings.Contains(stdout, "Goodput") {
+				t.Errorf("console table lacks the Goodput column:\n%s", stdout)
+			}
+		})
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }

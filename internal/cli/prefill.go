@@ -31,7 +31,7 @@ func (c *PrefillCmd) config() prefill.Config {
 	if len(lengths) == 0 {
 		lengths = prefill.DefaultInputLengths()
 	}
-	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests}
+	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests, SLO: c.slo()}
 }
 
 func (c *PrefillCmd) validate() error { return c.config().Validate() }

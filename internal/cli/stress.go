@@ -53,7 +53,7 @@ func (c *StressCmd) config() stress.Config {
 		InputLength: c.InputLength, OutputLength: c.OutputLength,
 		TrafficMode: stress.TrafficMode(c.TrafficMode), Mode: stress.Mode(c.StressMode),
 		PointDuration: result.Seconds(c.PointDuration.D()), WarmupDuration: result.Seconds(c.WarmupDuration.D()),
-		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed,
+		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed, SLO: c.slo(),
 	}
 	switch cfg.Mode {
 	case stress.Manual:

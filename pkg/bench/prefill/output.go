@@ -1,6 +1,7 @@
 package prefill
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
@@ -35,22 +36,28 @@ func Table(rows []Row) report.Table[Row] {
 			return ms(get(r)), r.TTFC.Count > 0
 		}}
 	}
-	return report.Table[Row]{
-		Title: "Prefill Results (TTFC)",
-		Columns: []report.Column[Row]{
-			{Header: "Input Length", Key: "input_length", Value: func(r Row) (float64, bool) { return float64(r.InputLength), true }},
-			ttfc("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TTFC.Mean }),
-			ttfc("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TTFC.Median }),
-			ttfc("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TTFC.P99 }),
-			ttfc("Min (ms)", "min_ms", func(r Row) float64 { return r.TTFC.Min }),
-			ttfc("Max (ms)", "max_ms", func(r Row) float64 { return r.TTFC.Max }),
-			{Header: "Count", Key: "count", Value: func(r Row) (float64, bool) { return float64(r.TTFC.Count), true }},
-			{Header: "Errors", Key: "errors", Value: func(r Row) (float64, bool) { return float64(r.Errors), true }},
-			{Header: "Prefill (tok/s)", Key: "prefill_tokens_per_s", Value: func(r Row) (float64, bool) { return r.PrefillTPS, r.PrefillTPS > 0 }},
-		},
-		Rows:  rows,
-		Notes: []string{"TTFC = first generated chunk - send; prefill tok/s = input length / P50 TTFC (includes network, queueing and the first decode step)"},
+	cols := []report.Column[Row]{
+		{Header: "Input Length", Key: "input_length", Value: func(r Row) (float64, bool) { return float64(r.InputLength), true }},
+		ttfc("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TTFC.Mean }),
+		ttfc("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TTFC.Median }),
+		ttfc("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TTFC.P99 }),
+		ttfc("Min (ms)", "min_ms", func(r Row) float64 { return r.TTFC.Min }),
+		ttfc("Max (ms)", "max_ms", func(r Row) float64 { return r.TTFC.Max }),
+		{Header: "Count", Key: "count", Value: func(r Row) (float64, bool) { return float64(r.TTFC.Count), true }},
+		{Header: "Errors", Key: "errors", Value: func(r Row) (float64, bool) { return float64(r.Errors), true }},
+		{Header: "Prefill (tok/s)", Key: "prefill_tokens_per_s", Value: func(r Row) (float64, bool) { return r.PrefillTPS, r.PrefillTPS > 0 }},
 	}
+	notes := []string{"TTFC = first generated chunk - send; prefill tok/s = input length / P50 TTFC (includes network, queueing and the first decode step)"}
+	if slices.ContainsFunc(rows, func(r Row) bool { return r.Goodput != nil }) {
+		cols = append(cols, report.Column[Row]{Header: "Goodput", Key: "goodput_ratio", Decimals: 2, Value: func(r Row) (float64, bool) {
+			if r.Goodput == nil {
+				return 0, false
+			}
+			return r.Goodput.Ratio, true
+		}})
+		notes = append(notes, "goodput = share of the length's requests that succeeded and met the SLO (failures included)")
+	}
+	return report.Table[Row]{Title: "Prefill Results (TTFC)", Columns: cols, Rows: rows, Notes: notes}
 }
 
 // Charts are the run's plots: TTFC P50 and P99 against input length.

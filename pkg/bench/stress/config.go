@@ -9,6 +9,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 )
 
 // TrafficMode is the arrival pattern.
@@ -82,6 +83,8 @@ type Config struct {
 	Auto autoscan.AutoConfig `json:"auto"`
 	// Seed drives the Poisson arrivals (salted per level).
 	Seed uint64 `json:"seed"`
+	// SLO, when set, judges every request: each point reports its goodput.
+	SLO slo.SLO `json:"slo,omitzero"`
 }
 
 // Validate reports every problem with c, naming the flag at fault.

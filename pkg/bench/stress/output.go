@@ -7,6 +7,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -61,6 +62,21 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 		num("Reqs", "requests", 0, func(p Point) float64 { return float64(p.NumRequests) }),
 		num("Errors", "errors", 0, func(p Point) float64 { return float64(p.Errors) }),
 	}
+	if !cfg.SLO.IsZero() {
+		good := func(header, key string, dec int, get func(slo.Goodput) float64) report.Column[Point] {
+			return report.Column[Point]{Header: header, Key: key, Decimals: dec, Value: func(p Point) (float64, bool) {
+				if p.Goodput == nil {
+					return 0, false
+				}
+				return get(*p.Goodput), true
+			}}
+		}
+		cols = append(cols,
+			good("Goodput", "goodput_ratio", 2, func(g slo.Goodput) float64 { return g.Ratio }),
+			good("Good (req/s)", "goodput_rps", 2, func(g slo.Goodput) float64 { return g.RPS }),
+			good("Good Out Tput (tok/s)", "goodput_output_throughput_tok_s", 1, func(g slo.Goodput) float64 { return g.OutputThroughput }),
+		)
+	}
 	if cfg.TrafficMode == FixedRate {
 		cols = append(cols,
 			num("Sent (req/s)", "achieved_rate_req_s", 2, func(p Point) float64 { return p.AchievedRate }),
@@ -72,6 +88,9 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 	notes := []string{
 		"throughput = tokens that arrived in [warmup, point duration] / window length; latencies from requests sent in that window",
 		"interactivity = 1 / TPOT per user; 'slowest 1%' = 1 / TPOT P99, the speed of the slowest 1% of users",
+	}
+	if !cfg.SLO.IsZero() {
+		notes = append(notes, "goodput = requests sent in the window that succeeded and met the SLO "+cfg.SLO.String()+", as a share of all sent (failures included), per second, and their output tokens per second")
 	}
 	if cfg.TrafficMode == FixedClients {
 		notes = append(notes, "closed loop: latency is service time with N clients, each sending when its last request ends")
@@ -100,7 +119,7 @@ func Charts(cfg Config, points []Point) []report.Chart {
 	t50, t99 := func(p Point) float64 { return ms(p.TTFCP50) }, func(p Point) float64 { return ms(p.TTFCP99) }
 	i50, i99 := func(p Point) float64 { return p.InteractivityP50 }, func(p Point) float64 { return p.InteractivityP99 }
 	const slowest = "slowest 1%"
-	return []report.Chart{
+	charts := []report.Chart{
 		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: level, YLabel: "Throughput (tok/s)", LogX: true,
 			Series: []report.Series{series("Input", false, xy{lvl, in}), series("Output", true, xy{lvl, out})}},
 		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)",
@@ -116,6 +135,20 @@ func Charts(cfg Config, points []Point) []report.Chart {
 		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)",
 			Series: []report.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
 	}
+	if !cfg.SLO.IsZero() {
+		var good, sent report.Series
+		good.Name, sent.Name, sent.Dashed = "Good (met the SLO)", "Sent", true
+		for _, p := range points {
+			if p.Goodput == nil || p.WindowEndS <= p.WindowStartS {
+				continue
+			}
+			good.X, good.Y = append(good.X, p.Level), append(good.Y, p.Goodput.RPS)
+			sent.X, sent.Y = append(sent.X, p.Level), append(sent.Y, float64(p.Sent)/(p.WindowEndS-p.WindowStartS))
+		}
+		charts = append(charts, report.Chart{Name: "goodput_vs_load", Title: "Goodput vs Load (SLO " + cfg.SLO.String() + ")",
+			XLabel: level, YLabel: "Requests/s", LogX: true, Series: []report.Series{good, sent}})
+	}
+	return charts
 }
 
 // CompareValues are the headline numbers of each point, for comparing runs.
@@ -138,6 +171,9 @@ func CompareValues(cfg Config, points []Point) []compare.Value {
 			v("ttfc_p99_ms", ms(p.TTFCP99), false),
 			v("interactivity_p50_tok_s", p.InteractivityP50, true),
 		)
+		if p.Goodput != nil {
+			out = append(out, v("goodput_ratio", p.Goodput.Ratio, true))
+		}
 	}
 	return out
 }

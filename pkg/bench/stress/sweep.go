@@ -118,7 +118,7 @@ func (s *sweep) reuse() error {
 		return nil
 	}
 	for _, r := range s.d.Resume.Levels {
-		p := Analyze(r)
+		p := AnalyzeSLO(r, s.cfg.SLO)
 		s.runs[r.Level], s.points[r.Level] = r, p
 		s.next = max(s.next, r.Index+1)
 		if err := s.d.Save(s.cfg.LevelName(r.Level)+"/"+RecordsFile, r.Requests); err != nil {
@@ -140,7 +140,7 @@ func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, er
 	}
 	run, err := runLevel(ctx, s.cfg, level, s.next, s.d.Deps)
 	s.next++
-	p := Analyze(run)
+	p := AnalyzeSLO(run, s.cfg.SLO)
 	p.Server = s.d.ServerSummary(run.Began, time.Now())
 	s.runs[level], s.points[level] = run, p
 	if err != nil {
@@ -242,7 +242,7 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 			return res, validate.Report{}, fmt.Errorf("level %s: %w", res.Config.LevelName(lr.Level), err)
 		}
 		res.Levels[i].Requests = reqs
-		p := Analyze(res.Levels[i])
+		p := AnalyzeSLO(res.Levels[i], res.Config.SLO)
 		p.Server = saved[lr.Level].Server
 		res.Results = append(res.Results, p)
 	}
