@@ -212,6 +212,10 @@ func TestBadInput(t *testing.T) {
 		{"warmup over duration", Stress, []string{"--point-duration", "5", "--warmup-duration", "10"}, "--point-duration"},
 		{"range upside down", Stress, []string{"--stress-mode", "range", "--concurrency-min", "8", "--concurrency-max", "4"}, "--concurrency-max 4"},
 		{"fractional clients", Stress, []string{"--concurrency-levels", "1.5"}, "whole number"},
+		{"bad threshold", Stress, []string{"--threshold", "ttfc_p99<500"}, "needs a unit"},
+		{"unknown threshold metric", Decode, []string{"--threshold", "ttfc_p99<5ms"}, `unknown metric "ttfc_p99"`},
+		{"goodput threshold without slo", Prefill, []string{"--threshold", "goodput_ratio>0.9"}, "add --slo"},
+		{"bad slo", Stress, []string{"--slo", "ttfc=fast"}, "--slo"},
 		{"run dir without validate-only", Prefill, []string{"some/dir"}, "--validate-only"},
 		{"validate-only without runs", Prefill, []string{"--validate-only", "--output-dir", "/nonexistent-veeksha"}, "no earlier"},
 	}

@@ -44,6 +44,7 @@ type Common struct {
 	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" predictor:"shell" help:"Print a shell completion script (bash, zsh or fish) and exit."`
 	LogFormat        string         `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
 	SLO              []string       `name:"slo" sep:"none" placeholder:"ttfc=500ms,tpot=50ms,e2e=20s" help:"Service-level objective: latency targets (ttfc, tpot, e2e; any subset, comma-separated or repeated) a request must meet to count as good. Each point then reports its goodput: the share of its requests that succeeded and met every target, good requests/s and their output tok/s."`
+	Threshold        []string       `name:"threshold" sep:"none" placeholder:"EXPR" help:"A gate checked at every point, repeatable: METRIC OP VALUE, OP one of < <= > >=, VALUE with its unit (ms or s for latencies; tok/s, req/s and % optional), e.g. 'ttfc_p99<500ms'. A crossed threshold exits 4 (the measurement is valid, the server too slow). Metrics: ${threshold_metrics}. With --validate-only, these replace the saved run's thresholds."`
 	RunDir           string         `arg:"" optional:"" name:"run-dir" help:"With --validate-only: the run folder to validate (default: the latest run)."`
 }
 

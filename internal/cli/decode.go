@@ -40,7 +40,7 @@ func (c *DecodeCmd) config() decode.Config {
 	}
 	return decode.Config{
 		BatchSizes: batches, InputLengths: lengths, SamplesPerLength: c.SamplesPerLength,
-		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests, SLO: c.slo(),
+		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests, SLO: c.slo(), Thresholds: c.Threshold,
 	}
 }
 
@@ -87,5 +87,10 @@ func decodeView(res *decode.Results) view {
 		meta: &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
 		table: newTableView(decode.Table(res.Results)), charts: decode.Charts(res.Results, res.Config.InputLengths),
 		values: decode.CompareValues(res.Results), validation: res.Validation,
+		gate: func(exprs []string) ([]validate.Check, error) {
+			cfg := res.Config
+			cfg.Thresholds = exprs
+			return decode.Gate(cfg, res.Results)
+		},
 	}
 }

@@ -388,3 +388,50 @@ func TestStressGoodputAgainstSim(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// A threshold just above the engine's decode step holds (exit 0), one
+// just below is crossed (exit 4, the measurement still valid);
+// --validate-only re-checks the saved run's thresholds, or those given.
+func TestStressThresholdsAgainstSim(t *testing.T) {
+	t.Parallel()
+	// One client: a decode step of the default profile is ~6.6 ms, so
+	// TPOT P50 lies between 5 and 9 ms (see TestStressGoodputAgainstSim).
+	tests := []struct {
+		threshold string
+		want      int
+	}{
+		{"tpot_p50<9ms", ExitOK},
+		{"tpot_p50<5ms", ExitThreshold},
+	}
+	for _, tt := range tests {
+		t.Run(tt.threshold, func(t *testing.T) {
+			t.Parallel()
+			srv := startTestSim(t, simengine.Options{})
+			out := t.TempDir()
+			code, stdout, stderr := runCLI(t, t.Context(), Stress, stressArgs(srv.BaseURL(), out, "--concurrency-levels", "1",
+				"--threshold", tt.threshold, "--threshold", "error_rate<=0%")...)
+			if code != tt.want {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.want, stdout, stderr)
+			}
+			if strings.Contains(stderr, "error:") {
+				t.Errorf("a crossed threshold printed an error line:\n%s", stderr)
+			}
+			res := readResults[stress.Results](t, filepath.Join(out, "stress", "latest", "stress_results.json"))
+			if res.Validation.Failed() || len(res.Validation.Thresholds) != 2 {
+				t.Fatalf("validation %+v, want passing checks and 2 thresholds", res.Validation)
+			}
+			if !strings.Contains(stdout, "Thresholds") || !strings.Contains(stdout, tt.threshold) {
+				t.Errorf("console lacks the Thresholds table:\n%s", stdout)
+			}
+			// --validate-only gives the same verdict from the saved run...
+			if code, stdout, _ := runCLI(t, t.Context(), Stress, "--validate-only", "--output-dir", out, "--max-client-lag", "10s"); code != tt.want {
+				t.Errorf("--validate-only: exit %d, want %d\n%s", code, tt.want, stdout)
+			}
+			// ...and judges the thresholds it is given instead.
+			if code, stdout, _ := runCLI(t, t.Context(), Stress, "--validate-only", "--output-dir", out, "--max-client-lag", "10s",
+				"--threshold", "tpot_p50<1ms"); code != ExitThreshold {
+				t.Errorf("--validate-only --threshold tpot_p50<1ms: exit %d, want %d\n%s", code, ExitThreshold, stdout)
+			}
+		})
+	}
+}

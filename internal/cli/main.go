@@ -18,6 +18,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
+	"github.com/veeksha-go/veeksha/pkg/threshold"
 )
 
 // Build describes the binary, from ldflags in release builds.
@@ -156,6 +157,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
 			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
 			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
+			"threshold_metrics":         threshold.Names(thresholdMetrics(b)),
 		},
 		benchVars(),
 		kong.Bind(executable(e.executable)),
@@ -189,7 +191,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 	log := newLogger(e.stderr, cmd.common())
 	err = execute(ctx, e, cmd, log)
 	code = exitCode(err)
-	if err != nil && code != ExitValidation && code != ExitInterrupted {
+	if err != nil && code != ExitValidation && code != ExitThreshold && code != ExitInterrupted {
 		fmt.Fprintf(e.stderr, "%s: error: %s\n", b.Binary(), oneLine(err))
 	}
 	return code

@@ -31,7 +31,7 @@ func (c *PrefillCmd) config() prefill.Config {
 	if len(lengths) == 0 {
 		lengths = prefill.DefaultInputLengths()
 	}
-	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests, SLO: c.slo()}
+	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests, SLO: c.slo(), Thresholds: c.Threshold}
 }
 
 func (c *PrefillCmd) validate() error { return c.config().Validate() }
@@ -75,5 +75,10 @@ func prefillView(res *prefill.Results) view {
 		meta: &res.Meta, results: res, resultsFile: prefill.ResultsFile, csvFile: "prefill_results.csv",
 		table: newTableView(prefill.Table(res.Results)), charts: prefill.Charts(res.Results),
 		values: prefill.CompareValues(res.Results), validation: res.Validation,
+		gate: func(exprs []string) ([]validate.Check, error) {
+			cfg := res.Config
+			cfg.Thresholds = exprs
+			return prefill.Gate(cfg, res.Results)
+		},
 	}
 }

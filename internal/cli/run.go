@@ -47,6 +47,8 @@ type view struct {
 	values      []compare.Value
 	validation  *validate.Report
 	facts       [][2]string
+	// gate checks thresholds (--threshold) at the run's points.
+	gate func(exprs []string) ([]validate.Check, error)
 }
 
 // tableView writes one results table as CSV and on the console.
@@ -141,6 +143,12 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 	v, rep, err := b.recheck(dir, c.bounds())
 	if err != nil {
 		return usageError{err}
+	}
+	if len(c.Threshold) > 0 && v.gate != nil {
+		// The thresholds given replace the saved run's.
+		if rep.Thresholds, err = v.gate(c.Threshold); err != nil {
+			return usageError{err}
+		}
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	if cmp != nil {

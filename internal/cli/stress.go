@@ -53,7 +53,7 @@ func (c *StressCmd) config() stress.Config {
 		InputLength: c.InputLength, OutputLength: c.OutputLength,
 		TrafficMode: stress.TrafficMode(c.TrafficMode), Mode: stress.Mode(c.StressMode),
 		PointDuration: result.Seconds(c.PointDuration.D()), WarmupDuration: result.Seconds(c.WarmupDuration.D()),
-		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed, SLO: c.slo(),
+		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed, SLO: c.slo(), Thresholds: c.Threshold,
 	}
 	switch cfg.Mode {
 	case stress.Manual:
@@ -152,6 +152,11 @@ func stressView(res *stress.Results) view {
 		meta: &res.Meta, results: res, resultsFile: stress.ResultsFile, csvFile: "stress_results.csv",
 		table: newTableView(stress.Table(res.Config, res.Results)), charts: stress.Charts(res.Config, res.Results),
 		values: stress.CompareValues(res.Config, res.Results), validation: res.Validation,
+		gate: func(exprs []string) ([]validate.Check, error) {
+			cfg := res.Config
+			cfg.Thresholds = exprs
+			return stress.Gate(cfg, res.Results)
+		},
 		facts: [][2]string{{"Traffic mode", string(res.Config.TrafficMode)}},
 	}
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// SLO, when set, judges every request: each combination reports its
 	// goodput.
 	SLO slo.SLO `json:"slo,omitzero"`
+	// Thresholds are gates checked at every combination
+	// (ThresholdMetrics): "tbt_p99<20ms".
+	Thresholds []string `json:"thresholds,omitempty"`
 	// Timeout bounds each combination (--benchmark-timeout; 0 for none).
 	// The results echo it as settings.benchmark_timeout_s.
 	Timeout time.Duration `json:"-"`
@@ -91,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.WarmupRequests < 0 {
 		errs = append(errs, fmt.Errorf("--warmup-requests %d: must not be negative", c.WarmupRequests))
+	}
+	if _, err := c.thresholds(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -227,7 +233,8 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	SortRows(res.Results)
 	res.Errors = result.CountErrors(all)
 	res.DurationS = time.Since(began).Seconds()
-	if !d.SkipValidation {
+	if !d.SkipValidation || len(cfg.Thresholds) > 0 {
+		rep.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 		res.Validation = &rep
 	}
 	return res, err
@@ -332,6 +339,10 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 		}
 		a.Row.Server = saved.Server
 		a.check(&rep, res.Config, p, bounds, res.Settings.PromptSalt)
+	}
+	var err error
+	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
+		rep.Add("thresholds", "", validate.Fail, "%v", err)
 	}
 	return res, rep, nil
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// SLO, when set, judges every measured request: each length reports
 	// its goodput.
 	SLO slo.SLO `json:"slo,omitzero"`
+	// Thresholds are gates checked at every length (ThresholdMetrics):
+	// "ttfc_p99<200ms".
+	Thresholds []string `json:"thresholds,omitempty"`
 	// Timeout bounds the whole run (--benchmark-timeout; 0 for none). The
 	// results echo it as settings.benchmark_timeout_s.
 	Timeout time.Duration `json:"-"`
@@ -59,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.WarmupRequests < 0 {
 		errs = append(errs, fmt.Errorf("--warmup-requests %d: must not be negative", c.WarmupRequests))
+	}
+	if _, err := c.thresholds(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -105,6 +111,9 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 	if !d.SkipValidation {
 		rep := res.check(b.Requests, d.CheckBounds())
 		res.Validation = &rep
+	} else if len(cfg.Thresholds) > 0 {
+		res.Validation = &validate.Report{}
+		res.Validation.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 	}
 	return res, err
 }
@@ -124,11 +133,16 @@ func (c Config) plan() []int {
 	return plan
 }
 
-// check runs the validity checks of the run whose records are reqs.
+// check runs the validity checks of the run whose records are reqs, and
+// its thresholds.
 func (res Results) check(reqs []result.Request, bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, reqs, res.Fidelity, bounds)
 	if res.Server != nil {
 		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
+	}
+	var err error
+	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
+		rep.Add("thresholds", "", validate.Fail, "%v", err)
 	}
 	return rep
 }

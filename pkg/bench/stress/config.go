@@ -85,6 +85,9 @@ type Config struct {
 	Seed uint64 `json:"seed"`
 	// SLO, when set, judges every request: each point reports its goodput.
 	SLO slo.SLO `json:"slo,omitzero"`
+	// Thresholds are gates checked at every level (ThresholdMetrics):
+	// "ttfc_p99<500ms".
+	Thresholds []string `json:"thresholds,omitempty"`
 }
 
 // Validate reports every problem with c, naming the flag at fault.
@@ -110,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.GracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("--grace-period %v: must not be negative", c.GracePeriod))
+	}
+	if _, err := c.thresholds(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Mode {
 	case Manual:

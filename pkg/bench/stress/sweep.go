@@ -84,6 +84,9 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	if !d.SkipValidation {
 		rep := res.check(d.CheckBounds())
 		res.Validation = &rep
+	} else if len(cfg.Thresholds) > 0 {
+		res.Validation = &validate.Report{}
+		res.Validation.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 	}
 	if ctx.Err() != nil {
 		// An interrupted run is not a failure: what ran is kept.
@@ -92,13 +95,18 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	return res, err
 }
 
-// check runs the validity checks of res, whose Levels hold their records.
+// check runs the validity checks of res, whose Levels hold their records,
+// and its thresholds.
 func (res Results) check(bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, res.Levels, res.Results, bounds)
 	for _, p := range res.Results {
 		if p.Server != nil {
 			p.Server.Check(&rep, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
 		}
+	}
+	var err error
+	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
+		rep.Add("thresholds", "", validate.Fail, "%v", err)
 	}
 	return rep
 }

@@ -86,8 +86,52 @@ func Banner(w io.Writer, title string, rows [][2]string, opts Options) error {
 
 // Validation writes every check of r as Status | Check | Detail, then the
 // summary line ("7 passed, 1 warnings, 0 failures"). The title says
-// "Failures Detected" when a check failed.
+// "Failures Detected" when a check failed. The thresholds of r, if any,
+// follow in their own table (Thresholds).
 func Validation(w io.Writer, r validate.Report, opts Options) error {
+	if len(r.Checks) > 0 || len(r.Thresholds) == 0 {
+		if err := checks(w, r, opts); err != nil {
+			return err
+		}
+	}
+	if len(r.Thresholds) > 0 {
+		return Thresholds(w, r.Thresholds, opts)
+	}
+	return nil
+}
+
+// Thresholds writes each threshold at each point as Status | Threshold |
+// Point | Value, then how many held. The title says "Crossed" when one
+// failed.
+func Thresholds(w io.Writer, ths []validate.Check, opts Options) error {
+	g := grid{
+		title:  "Thresholds",
+		header: []string{"Status", "Threshold", "Point", "Value"},
+		right:  []bool{false, false, false, false},
+	}
+	held, crossed := 0, 0
+	for _, c := range ths {
+		switch c.Status {
+		case validate.Pass:
+			held++
+		case validate.Fail:
+			crossed++
+		}
+		status := string(c.Status)
+		if opts.Color {
+			status = statusColors(c.Status).Sprint(status)
+		}
+		g.rows = append(g.rows, []string{status, c.Name, c.Label, c.Detail})
+	}
+	if crossed > 0 {
+		g.title = "Thresholds — Crossed"
+	}
+	g.notes = []string{fmt.Sprintf("%d held, %d crossed, %d not measured", held, crossed, len(ths)-held-crossed)}
+	return render(w, g, opts)
+}
+
+// checks writes the validity checks of r.
+func checks(w io.Writer, r validate.Report, opts Options) error {
 	g := grid{
 		title:  "Post-Run Validation",
 		header: []string{"Status", "Check", "Detail"},
