@@ -1,10 +1,13 @@
 package decode
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -56,6 +59,16 @@ func Table(rows []Row) report.Table[Row] {
 		"TBT = gap between content chunks while the whole batch decoded together; per-token = chunk gap / tokens in the chunk",
 		"decode tok/s = batch size x tokens per chunk / mean TBT; Peak = most requests the server decoded at once",
 		"tok/chunk comes from per-chunk usage when the server sends it, else from usage.completion_tokens / chunks",
+	}
+	var thin []string
+	for _, r := range rows {
+		if r.TBT.Count > 0 && !r.TBT.CI95.P99.Supported {
+			thin = append(thin, Combination{BatchSize: r.BatchSize, InputLength: r.InputLength}.CheckLabel())
+		}
+	}
+	if len(thin) > 0 {
+		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
+			strings.Join(thin, ", "), metrics.SamplesFor(99, 5000)))
 	}
 	if slices.ContainsFunc(rows, func(r Row) bool { return r.Goodput != nil }) {
 		cols = append(cols, report.Column[Row]{Header: "Goodput", Key: "goodput_ratio", Decimals: 2, Value: func(r Row) (float64, bool) {

@@ -1,11 +1,14 @@
 package prefill
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
@@ -48,6 +51,16 @@ func Table(rows []Row) report.Table[Row] {
 		{Header: "Prefill (tok/s)", Key: "prefill_tokens_per_s", Value: func(r Row) (float64, bool) { return r.PrefillTPS, r.PrefillTPS > 0 }},
 	}
 	notes := []string{"TTFC = first generated chunk - send; prefill tok/s = input length / P50 TTFC (includes network, queueing and the first decode step)"}
+	var thin []string
+	for _, r := range rows {
+		if r.TTFC.Count > 0 && !r.TTFC.CI95.P99.Supported {
+			thin = append(thin, "il="+strconv.Itoa(r.InputLength))
+		}
+	}
+	if len(thin) > 0 {
+		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
+			strings.Join(thin, ", "), metrics.SamplesFor(99, 5000)))
+	}
 	if slices.ContainsFunc(rows, func(r Row) bool { return r.Goodput != nil }) {
 		cols = append(cols, report.Column[Row]{Header: "Goodput", Key: "goodput_ratio", Decimals: 2, Value: func(r Row) (float64, bool) {
 			if r.Goodput == nil {

@@ -1,10 +1,13 @@
 package stress
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/compare"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/slo"
@@ -31,6 +34,9 @@ type Results struct {
 }
 
 func ms(s float64) float64 { return s * 1000 }
+
+// p99Limit bounds the search for the samples a P99 needs.
+const p99Limit = 5000
 
 // Table is the results table, shared by the console and the CSV file.
 func Table(cfg Config, points []Point) report.Table[Point] {
@@ -88,6 +94,16 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 	notes := []string{
 		"throughput = tokens that arrived in [warmup, point duration] / window length; latencies from requests sent in that window",
 		"interactivity = 1 / TPOT per user; 'slowest 1%' = 1 / TPOT P99, the speed of the slowest 1% of users",
+	}
+	var thin []string
+	for _, p := range points {
+		if p.NumRequests > 0 && !p.E2E.CI95.P99.Supported {
+			thin = append(thin, cfg.LevelName(p.Level))
+		}
+	}
+	if len(thin) > 0 {
+		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
+			strings.Join(thin, ", "), metrics.SamplesFor(99, p99Limit)))
 	}
 	if !cfg.SLO.IsZero() {
 		notes = append(notes, "goodput = requests sent in the window that succeeded and met the SLO "+cfg.SLO.String()+", as a share of all sent (failures included), per second, and their output tokens per second")

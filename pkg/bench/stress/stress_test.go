@@ -65,6 +65,18 @@ func TestAnalyzeWindow(t *testing.T) {
 	if rep.Failed() {
 		t.Errorf("clean level failed validation: %+v", rep.Checks)
 	}
+	// 16 samples bound a median but not a P99: the check and the table say so.
+	if !p.E2E.CI95.Median.Supported || p.E2E.CI95.P99.Supported {
+		t.Errorf("E2E CI95 = %+v, want a supported median and an unsupported P99", p.E2E.CI95)
+	}
+	for _, c := range rep.Checks {
+		if c.Name == "sample_count" && !strings.Contains(c.Detail, "P99s need >= 555") {
+			t.Errorf("sample_count detail %q does not say how many samples a P99 needs", c.Detail)
+		}
+	}
+	if notes := strings.Join(Table(cfg, []Point{p}).Notes, "\n"); !strings.Contains(notes, "P99 at c=1: too few samples") {
+		t.Errorf("table notes do not flag the P99:\n%s", notes)
+	}
 }
 
 // Tokens whose chunks carry several tokens are counted by usage, so
