@@ -39,6 +39,7 @@ func benchVars() kong.Vars {
 		"default_auto_max_probes":       fmt.Sprint(autoscan.DefaultMaxProbes),
 		"default_auto_fill_points":      fmt.Sprint(autoscan.DefaultFillPoints),
 		"default_auto_max_level":        fmt.Sprint(stress.DefaultAutoMaxLevel),
+		"default_slo_attainment":        fmt.Sprint(stress.DefaultSLOAttainment),
 	}
 }
 

@@ -31,6 +31,11 @@ type Results struct {
 	Validation   *validate.Report   `json:"validation,omitempty"`
 	// ResumedFrom is the earlier run whose levels were reused.
 	ResumedFrom string `json:"resumed_from,omitempty"`
+	// MaxLevelWithinSLO is, in auto mode with an SLO, the highest level
+	// whose goodput ratio reached the attainment (0: none did); SLOSearch
+	// says how the search found it.
+	MaxLevelWithinSLO *float64            `json:"max_level_within_slo,omitempty"`
+	SLOSearch         *autoscan.SLOSearch `json:"slo_search,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }

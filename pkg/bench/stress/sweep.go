@@ -72,6 +72,9 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	if d.Resume != nil {
 		res.ResumedFrom = d.Resume.Dir
 	}
+	if s.search != nil {
+		res.SLOSearch, res.MaxLevelWithinSLO = s.search, &s.search.MaxLevel
+	}
 	res.EndReason = runner.EndReason(ctx)
 	res.DurationS = time.Since(began).Seconds()
 	var all []result.Request
@@ -118,6 +121,8 @@ type sweep struct {
 	runs   map[float64]LevelRun
 	points map[float64]Point
 	next   int // the index of the next level measured
+	// search is the auto mode's SLO search, when it ran.
+	search *autoscan.SLOSearch
 }
 
 // reuse records the resumed levels as this run's own.
@@ -182,6 +187,9 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			return scanPoint(p), nil
 		}
 		plan, err := autoscan.Auto(ctx, s.cfg.Auto, measured, probe)
+		if err == nil && !s.cfg.SLO.IsZero() && ctx.Err() == nil {
+			err = s.searchSLO(ctx)
+		}
 		return &plan, err
 	}
 	for _, level := range Levels(s.cfg) {
@@ -194,6 +202,30 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 		}
 	}
 	return nil, nil
+}
+
+// searchSLO bisects between the highest level that met the SLO and the
+// lowest above it that missed, to within autoscan.DefaultBisectTolerance.
+func (s *sweep) searchSLO(ctx context.Context) error {
+	attain := s.cfg.Attainment()
+	met := func(p Point) bool { return p.Goodput != nil && p.Goodput.Ratio >= attain }
+	measured := map[float64]bool{}
+	for level, p := range s.points {
+		if p.Complete {
+			measured[level] = met(p)
+		}
+	}
+	search, err := autoscan.Bisect(ctx, measured, autoscan.DefaultBisectTolerance, s.cfg.TrafficMode == FixedClients,
+		func(ctx context.Context, level float64) (bool, error) {
+			run, p, err := s.measure(ctx, level)
+			if err == nil && !run.Complete() {
+				err = fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
+			}
+			return met(p), err
+		})
+	s.search = &search
+	s.d.Log().Info("slo search done", "max_level_within_slo", search.MaxLevel, "reason", search.Reason)
+	return err
 }
 
 // scanPoint is what the auto scan needs of a point.
