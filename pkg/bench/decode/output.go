@@ -116,8 +116,10 @@ func CompareValues(rows []Row) []compare.Value {
 		p := Combination{BatchSize: r.BatchSize, InputLength: r.InputLength}.CheckLabel()
 		o := float64(r.BatchSize)*1e7 + float64(r.InputLength)
 		out = append(out,
-			compare.Value{Point: p, Order: o, Metric: "tbt_p50_ms", Value: ms(r.TBT.Median)},
-			compare.Value{Point: p, Order: o, Metric: "tbt_p99_ms", Value: ms(r.TBT.P99)},
+			compare.Value{Point: p, Order: o, Metric: "tbt_p50_ms", Value: ms(r.TBT.Median),
+				Low: ms(r.TBT.CI95.Median.Low), High: ms(r.TBT.CI95.Median.High), Bounded: true},
+			compare.Value{Point: p, Order: o, Metric: "tbt_p99_ms", Value: ms(r.TBT.P99),
+				Low: ms(r.TBT.CI95.P99.Low), High: ms(r.TBT.CI95.P99.High), Bounded: true},
 			compare.Value{Point: p, Order: o, Metric: "decode_tok_s", Value: r.DecodeTPS, HigherIsBetter: true},
 		)
 	}

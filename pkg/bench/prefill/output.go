@@ -99,8 +99,10 @@ func CompareValues(rows []Row) []compare.Value {
 		}
 		p, o := "il="+strconv.Itoa(r.InputLength), float64(r.InputLength)
 		out = append(out,
-			compare.Value{Point: p, Order: o, Metric: "ttfc_p50_ms", Value: ms(r.TTFC.Median)},
-			compare.Value{Point: p, Order: o, Metric: "ttfc_p99_ms", Value: ms(r.TTFC.P99)},
+			compare.Value{Point: p, Order: o, Metric: "ttfc_p50_ms", Value: ms(r.TTFC.Median),
+				Low: ms(r.TTFC.CI95.Median.Low), High: ms(r.TTFC.CI95.Median.High), Bounded: true},
+			compare.Value{Point: p, Order: o, Metric: "ttfc_p99_ms", Value: ms(r.TTFC.P99),
+				Low: ms(r.TTFC.CI95.P99.Low), High: ms(r.TTFC.CI95.P99.High), Bounded: true},
 			compare.Value{Point: p, Order: o, Metric: "prefill_tok_s", Value: r.PrefillTPS, HigherIsBetter: true},
 		)
 	}

@@ -183,13 +183,18 @@ func CompareValues(cfg Config, points []Point) []compare.Value {
 		v := func(metric string, x float64, higher bool) compare.Value {
 			return compare.Value{Point: name, Order: p.Level, Metric: metric, Value: x, HigherIsBetter: higher}
 		}
+		bounded := func(metric string, x float64, iv metrics.Interval) compare.Value {
+			c := v(metric, ms(x), false)
+			c.Low, c.High, c.Bounded = ms(iv.Low), ms(iv.High), true
+			return c
+		}
 		out = append(out,
 			v("output_tok_s", p.OutputThroughput, true),
 			v("input_tok_s", p.InputThroughput, true),
-			v("e2e_p50_ms", ms(p.E2EP50), false),
-			v("e2e_p99_ms", ms(p.E2EP99), false),
-			v("ttfc_p50_ms", ms(p.TTFCP50), false),
-			v("ttfc_p99_ms", ms(p.TTFCP99), false),
+			bounded("e2e_p50_ms", p.E2EP50, p.E2E.CI95.Median),
+			bounded("e2e_p99_ms", p.E2EP99, p.E2E.CI95.P99),
+			bounded("ttfc_p50_ms", p.TTFCP50, p.TTFC.CI95.Median),
+			bounded("ttfc_p99_ms", p.TTFCP99, p.TTFC.CI95.P99),
 			v("interactivity_p50_tok_s", p.InteractivityP50, true),
 		)
 		if p.Goodput != nil {
