@@ -315,3 +315,27 @@ func TestCompareTo(t *testing.T) {
 		t.Errorf("--validate-only --compare-to created files")
 	}
 }
+
+// --compare-to refuses a run that measured another workload, naming the
+// difference in one line (exit 2, nothing created); --compare-anyway
+// compares under a banner naming it.
+func TestCompareToDifferentWorkload(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	args := []string{"--api-base", "sim", "--input-lengths", "64", "--samples-per-length", "2", "--output-dir", out, "-q"}
+	if code, stdout, stderr := runCLI(t, t.Context(), Prefill, append(args, "--output-tokens", "2")...); code != ExitOK {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	entries, _ := os.ReadDir(filepath.Join(out, "prefill"))
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, append(args, "--output-tokens", "4", "--compare-to", "latest")...)
+	if code != ExitUsage || !strings.Contains(stderr, "output_tokens 4 vs 2") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("different workload: exit %d, want %d with one line naming output_tokens\nstdout:\n%s\nstderr:\n%s", code, ExitUsage, stdout, stderr)
+	}
+	if again, _ := os.ReadDir(filepath.Join(out, "prefill")); len(again) != len(entries) {
+		t.Errorf("a refused comparison created a run")
+	}
+	code, stdout, stderr = runCLI(t, t.Context(), Prefill, append(args, "--output-tokens", "4", "--compare-to", "latest", "--compare-anyway")...)
+	if code != ExitOK || !strings.Contains(stdout, "WARNING: comparing different workloads: output_tokens 4 vs 2") || !strings.Contains(stdout, "Comparison with") {
+		t.Errorf("--compare-anyway: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

@@ -39,6 +39,7 @@ type Common struct {
 	NoProgress       bool           `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
 	LogLevel         string         `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
 	CompareTo        string         `name:"compare-to" help:"Set this run against an earlier run of the same benchmark (a run folder, or latest): print the change of every headline number, write comparison.json/.csv and overlay plots. With --validate-only, compare the validated run and write nothing."`
+	CompareAnyway    bool           `name:"compare-anyway" help:"With --compare-to: compare a run that measured a different workload (lengths, traffic mode, endpoint), under a banner naming every difference, instead of refusing it."`
 	SelfCheck        bool           `name:"self-check" help:"Before the run, drive the planned concurrency against a built-in zero-cost engine for a few seconds, print the client's own timing error, and refuse a plan this machine cannot drive faithfully."`
 	MaxClientLag     Seconds        `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
 	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" predictor:"shell" help:"Print a shell completion script (bash, zsh or fish) and exit."`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
@@ -14,6 +15,37 @@ import (
 type comparison struct {
 	dir  string
 	name string
+	// differences names what the two runs measured differently, when
+	// --compare-anyway let them be compared.
+	differences []string
+}
+
+// workload is what a run measured, as (setting, value) pairs in a fixed
+// order: two runs compare only when they agree on every pair.
+type workload [][2]string
+
+// sameWorkload refuses a comparison between runs that measured different
+// things, naming every difference in one line, unless anyway is set; then
+// the differences are kept for the banner above the comparison table.
+func (cmp *comparison) sameWorkload(this, other workload, anyway bool) error {
+	theirs := map[string]string{}
+	for _, kv := range other {
+		theirs[kv[0]] = kv[1]
+	}
+	var diffs []string
+	for _, kv := range this {
+		if o, ok := theirs[kv[0]]; ok && o != kv[1] {
+			diffs = append(diffs, fmt.Sprintf("%s %s vs %s", kv[0], kv[1], o))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	if !anyway {
+		return usagef("--compare-to %s measured a different workload (%s): add --compare-anyway to compare it under a banner naming the differences", cmp.dir, strings.Join(diffs, "; "))
+	}
+	cmp.differences = diffs
+	return nil
 }
 
 // resolveComparison finds the --compare-to run. It is called before the
@@ -49,8 +81,12 @@ func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (repo
 	return table, nil
 }
 
-// printComparison prints a comparison table, or says that nothing matched.
-func printComparison(e *env, t report.Table[compare.Delta]) error {
+// printComparison prints a comparison table, or says that nothing matched;
+// under a banner naming the workload differences, if any.
+func printComparison(e *env, cmp *comparison, t report.Table[compare.Delta]) error {
+	if len(cmp.differences) > 0 {
+		fmt.Fprintf(e.stdout, "WARNING: comparing different workloads: %s\n", strings.Join(cmp.differences, "; "))
+	}
 	if len(t.Rows) == 0 {
 		fmt.Fprintf(e.stdout, "%s: no point in common\n", t.Title)
 		return nil

@@ -145,7 +145,7 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 		return fmt.Errorf("print results: %w", err)
 	}
 	if cmp != nil {
-		if err := printComparison(e, cmpTable); err != nil {
+		if err := printComparison(e, cmp, cmpTable); err != nil {
 			return err
 		}
 	}

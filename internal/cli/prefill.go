@@ -75,6 +75,7 @@ func prefillView(res *prefill.Results) view {
 		meta: &res.Meta, results: res, resultsFile: prefill.ResultsFile, csvFile: "prefill_results.csv",
 		table: newTableView(prefill.Table(res.Results)), charts: prefill.Charts(res.Results),
 		values: prefill.CompareValues(res.Results), validation: res.Validation,
+		workload: prefillWorkload(res.Config, res.Settings.Endpoint),
 		gate: func(exprs []string) ([]validate.Check, error) {
 			cfg := res.Config
 			cfg.Thresholds = exprs
@@ -82,3 +83,11 @@ func prefillView(res *prefill.Results) view {
 		},
 	}
 }
+
+// prefillWorkload is what a prefill run measures, besides its points (matched by
+// label): compared runs must agree on it.
+func prefillWorkload(cfg prefill.Config, endpoint string) workload {
+	return workload{{"output_tokens", fmt.Sprint(cfg.OutputTokens)}, {"endpoint", endpoint}}
+}
+
+func (c *PrefillCmd) workload() workload { return prefillWorkload(c.config(), c.Endpoint) }

@@ -167,6 +167,7 @@ func stressView(res *stress.Results) view {
 		meta: &res.Meta, results: res, resultsFile: stress.ResultsFile, csvFile: "stress_results.csv",
 		table: table, charts: stress.Charts(res.Config, res.Results),
 		values: stress.CompareValues(res.Config, res.Results), validation: res.Validation,
+		workload: stressWorkload(res.Config, res.Settings.Endpoint),
 		gate: func(exprs []string) ([]validate.Check, error) {
 			cfg := res.Config
 			cfg.Thresholds = exprs
@@ -190,3 +191,11 @@ func sloSearchLine(res *stress.Results) string {
 		return head + cfg.LevelName(s.MaxLevel) + " (" + cfg.LevelName(s.Missed) + " missed it)"
 	}
 }
+
+// stressWorkload is what a stress run measures, besides its points (matched by
+// label): compared runs must agree on it.
+func stressWorkload(cfg stress.Config, endpoint string) workload {
+	return workload{{"input_length", fmt.Sprint(cfg.InputLength)}, {"output_length", fmt.Sprint(cfg.OutputLength)}, {"traffic_mode", string(cfg.TrafficMode)}, {"endpoint", endpoint}}
+}
+
+func (c *StressCmd) workload() workload { return stressWorkload(c.config(), c.Endpoint) }
