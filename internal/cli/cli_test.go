@@ -339,3 +339,16 @@ func TestCompareToDifferentWorkload(t *testing.T) {
 		t.Errorf("--compare-anyway: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// A comparison names a different model or server in its title.
+func TestServerDifferences(t *testing.T) {
+	t.Parallel()
+	a := &result.Meta{Settings: result.Settings{Model: "m1", Server: "sim:llama3-8b-h100"}}
+	b := &result.Meta{Settings: result.Settings{Model: "m2", Server: "external", ServerSoftware: "vllm 0.11.0"}}
+	if got, want := serverDifferences(a, b), " (model m1 vs m2, server sim:llama3-8b-h100 vs external (vllm 0.11.0))"; got != want {
+		t.Errorf("serverDifferences = %q, want %q", got, want)
+	}
+	if got := serverDifferences(a, a); got != "" {
+		t.Errorf("same model and server: %q, want nothing", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 // comparison is an earlier run to set this one against (--compare-to).
@@ -63,9 +64,9 @@ func (c *Common) resolveComparison(b Bench) (*comparison, error) {
 
 // write saves comparison.json and comparison.csv into the run and returns
 // the table to print.
-func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (report.Table[compare.Delta], error) {
-	deltas := compare.Deltas(this, other)
-	table := compare.Table(deltas, cmp.dir)
+func (cmp *comparison) write(files *runFiles, this, other view) (report.Table[compare.Delta], error) {
+	deltas := compare.Deltas(this.values, other.values)
+	table := compare.Table(deltas, cmp.dir+serverDifferences(this.meta, other.meta))
 	doc := struct {
 		Other  string          `json:"other_run"`
 		Deltas []compare.Delta `json:"deltas"`
@@ -95,4 +96,23 @@ func printComparison(e *env, cmp *comparison, t report.Table[compare.Delta]) err
 		return fmt.Errorf("print comparison: %w", err)
 	}
 	return nil
+}
+
+// serverDifferences names a different model or server of the two runs,
+// for the comparison table's title: " (model a vs b)".
+func serverDifferences(this, other *result.Meta) string {
+	if this == nil || other == nil {
+		return ""
+	}
+	var d []string
+	if a, b := this.Settings.Model, other.Settings.Model; a != b {
+		d = append(d, fmt.Sprintf("model %s vs %s", a, b))
+	}
+	if a, b := serverLabel(this.Settings), serverLabel(other.Settings); a != b {
+		d = append(d, fmt.Sprintf("server %s vs %s", a, b))
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(d, ", ") + ")"
 }

@@ -130,7 +130,7 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 	var cmpTable report.Table[compare.Delta]
 	if cmp != nil {
 		var err error
-		if cmpTable, err = cmp.write(files, v.values, other.values); err != nil {
+		if cmpTable, err = cmp.write(files, v, other); err != nil {
 			return err
 		}
 	}

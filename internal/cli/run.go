@@ -165,7 +165,7 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 		if err := cmp.sameWorkload(v.workload, other.workload, c.CompareAnyway); err != nil {
 			return err
 		}
-		t, err := cmp.write(nil, v.values, other.values)
+		t, err := cmp.write(nil, v, other)
 		if err != nil {
 			return err
 		}
