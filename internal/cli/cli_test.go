@@ -212,6 +212,10 @@ func TestBadInput(t *testing.T) {
 		{"warmup over duration", Stress, []string{"--point-duration", "5", "--warmup-duration", "10"}, "--point-duration"},
 		{"range upside down", Stress, []string{"--stress-mode", "range", "--concurrency-min", "8", "--concurrency-max", "4"}, "--concurrency-max 4"},
 		{"fractional clients", Stress, []string{"--concurrency-levels", "1.5"}, "whole number"},
+		{"bad threshold", Stress, []string{"--threshold", "ttfc_p99<500"}, "needs a unit"},
+		{"unknown threshold metric", Decode, []string{"--threshold", "ttfc_p99<5ms"}, `unknown metric "ttfc_p99"`},
+		{"goodput threshold without slo", Prefill, []string{"--threshold", "goodput_ratio>0.9"}, "add --slo"},
+		{"bad slo", Stress, []string{"--slo", "ttfc=fast"}, "--slo"},
 		{"run dir without validate-only", Prefill, []string{"some/dir"}, "--validate-only"},
 		{"validate-only without runs", Prefill, []string{"--validate-only", "--output-dir", "/nonexistent-veeksha"}, "no earlier"},
 	}
@@ -309,5 +313,42 @@ func TestCompareTo(t *testing.T) {
 	}
 	if again, _ := os.ReadDir(filepath.Join(out, "prefill")); len(again) != len(entries) {
 		t.Errorf("--validate-only --compare-to created files")
+	}
+}
+
+// --compare-to refuses a run that measured another workload, naming the
+// difference in one line (exit 2, nothing created); --compare-anyway
+// compares under a banner naming it.
+func TestCompareToDifferentWorkload(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	args := []string{"--api-base", "sim", "--input-lengths", "64", "--samples-per-length", "2", "--output-dir", out, "-q"}
+	if code, stdout, stderr := runCLI(t, t.Context(), Prefill, append(args, "--output-tokens", "2")...); code != ExitOK {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	entries, _ := os.ReadDir(filepath.Join(out, "prefill"))
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, append(args, "--output-tokens", "4", "--compare-to", "latest")...)
+	if code != ExitUsage || !strings.Contains(stderr, "output_tokens 4 vs 2") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("different workload: exit %d, want %d with one line naming output_tokens\nstdout:\n%s\nstderr:\n%s", code, ExitUsage, stdout, stderr)
+	}
+	if again, _ := os.ReadDir(filepath.Join(out, "prefill")); len(again) != len(entries) {
+		t.Errorf("a refused comparison created a run")
+	}
+	code, stdout, stderr = runCLI(t, t.Context(), Prefill, append(args, "--output-tokens", "4", "--compare-to", "latest", "--compare-anyway")...)
+	if code != ExitOK || !strings.Contains(stdout, "WARNING: comparing different workloads: output_tokens 4 vs 2") || !strings.Contains(stdout, "Comparison with") {
+		t.Errorf("--compare-anyway: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// A comparison names a different model or server in its title.
+func TestServerDifferences(t *testing.T) {
+	t.Parallel()
+	a := &result.Meta{Settings: result.Settings{Model: "m1", Server: "sim:llama3-8b-h100"}}
+	b := &result.Meta{Settings: result.Settings{Model: "m2", Server: "external", ServerSoftware: "vllm 0.11.0"}}
+	if got, want := serverDifferences(a, b), " (model m1 vs m2, server sim:llama3-8b-h100 vs external (vllm 0.11.0))"; got != want {
+		t.Errorf("serverDifferences = %q, want %q", got, want)
+	}
+	if got := serverDifferences(a, a); got != "" {
+		t.Errorf("same model and server: %q, want nothing", got)
 	}
 }

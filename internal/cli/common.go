@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 )
 
 // Defaults shared by the three binaries.
@@ -38,11 +39,20 @@ type Common struct {
 	NoProgress       bool           `name:"no-progress" help:"No progress display (it is shown only when stderr is a terminal anyway)."`
 	LogLevel         string         `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr: ${enum}."`
 	CompareTo        string         `name:"compare-to" help:"Set this run against an earlier run of the same benchmark (a run folder, or latest): print the change of every headline number, write comparison.json/.csv and overlay plots. With --validate-only, compare the validated run and write nothing."`
+	CompareAnyway    bool           `name:"compare-anyway" help:"With --compare-to: compare a run that measured a different workload (lengths, traffic mode, endpoint), under a banner naming every difference, instead of refusing it."`
 	SelfCheck        bool           `name:"self-check" help:"Before the run, drive the planned concurrency against a built-in zero-cost engine for a few seconds, print the client's own timing error, and refuse a plan this machine cannot drive faithfully."`
 	MaxClientLag     Seconds        `name:"max-client-lag" default:"${default_max_client_lag}" help:"Fail a point whose client fell behind by more than this (send lag or Go scheduler latency, 99th percentile): the client, not the server, limited it. Above 5 ms the point is flagged."`
 	Completion       CompletionFlag `name:"completion" placeholder:"SHELL" predictor:"shell" help:"Print a shell completion script (bash, zsh or fish) and exit."`
 	LogFormat        string         `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: ${enum}."`
+	SLO              []string       `name:"slo" sep:"none" placeholder:"ttfc=500ms,tpot=50ms,e2e=20s" help:"Service-level objective: latency targets (ttfc, tpot, e2e; any subset, comma-separated or repeated) a request must meet to count as good. Each point then reports its goodput: the share of its requests that succeeded and met every target, good requests/s and their output tok/s."`
+	Threshold        []string       `name:"threshold" sep:"none" placeholder:"EXPR" help:"A gate checked at every point, repeatable: METRIC OP VALUE, OP one of < <= > >=, VALUE with its unit (ms or s for latencies; tok/s, req/s and % optional), e.g. 'ttfc_p99<500ms'. A crossed threshold exits 4 (the measurement is valid, the server too slow). Metrics: ${threshold_metrics}. With --validate-only, these replace the saved run's thresholds."`
 	RunDir           string         `arg:"" optional:"" name:"run-dir" help:"With --validate-only: the run folder to validate (default: the latest run)."`
+}
+
+// slo is the --slo objective; validateCommon has reported any error.
+func (c *Common) slo() slo.SLO {
+	s, _ := slo.Parse(c.SLO...)
+	return s
 }
 
 // bounds are the client-fidelity bounds of the checks.
@@ -74,6 +84,9 @@ func (c *Common) validateCommon() error {
 	}
 	if c.RunDir != "" && !c.ValidateOnly {
 		errs = append(errs, fmt.Errorf("unexpected argument %q (a run folder is only taken with --validate-only)", c.RunDir))
+	}
+	if _, err := slo.Parse(c.SLO...); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ValidateOnly && c.SkipValidation {
 		errs = append(errs, errors.New("--validate-only and --skip-validation contradict each other"))

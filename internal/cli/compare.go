@@ -5,11 +5,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 // comparison is an earlier run to set this one against (--compare-to).
@@ -20,6 +22,9 @@ type comparison struct {
 	// to a server's runs, sim:<dir>): "this", "other", or "" for neither
 	// or both. The deltas are then labelled as prediction error.
 	predicted string
+	// differences names what the two runs measured differently, when
+	// --compare-anyway let them be compared.
+	differences []string
 }
 
 // setPrediction finds which of the runs is a prediction, given whether
@@ -32,6 +37,34 @@ func (cmp *comparison) setPrediction(thisFitted bool) {
 	case otherFitted && !thisFitted:
 		cmp.predicted = "other"
 	}
+}
+
+// workload is what a run measured, as (setting, value) pairs in a fixed
+// order: two runs compare only when they agree on every pair.
+type workload [][2]string
+
+// sameWorkload refuses a comparison between runs that measured different
+// things, naming every difference in one line, unless anyway is set; then
+// the differences are kept for the banner above the comparison table.
+func (cmp *comparison) sameWorkload(this, other workload, anyway bool) error {
+	theirs := map[string]string{}
+	for _, kv := range other {
+		theirs[kv[0]] = kv[1]
+	}
+	var diffs []string
+	for _, kv := range this {
+		if o, ok := theirs[kv[0]]; ok && o != kv[1] {
+			diffs = append(diffs, fmt.Sprintf("%s %s vs %s", kv[0], kv[1], o))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	if !anyway {
+		return usagef("--compare-to %s measured a different workload (%s): add --compare-anyway to compare it under a banner naming the differences", cmp.dir, strings.Join(diffs, "; "))
+	}
+	cmp.differences = diffs
+	return nil
 }
 
 // resolveComparison finds the --compare-to run. It is called before the
@@ -49,9 +82,9 @@ func (c *Common) resolveComparison(b Bench) (*comparison, error) {
 
 // write saves comparison.json and comparison.csv into the run and returns
 // the table to print.
-func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (report.Table[compare.Delta], error) {
-	deltas := compare.Deltas(this, other)
-	table := compare.Table(deltas, cmp.dir)
+func (cmp *comparison) write(files *runFiles, this, other view) (report.Table[compare.Delta], error) {
+	deltas := compare.Deltas(this.values, other.values)
+	table := compare.Table(deltas, cmp.dir+serverDifferences(this.meta, other.meta))
 	if cmp.predicted != "" {
 		table = compare.PredictionTable(deltas, cmp.predicted == "this", cmp.dir)
 	}
@@ -70,8 +103,12 @@ func (cmp *comparison) write(files *runFiles, this, other []compare.Value) (repo
 	return table, nil
 }
 
-// printComparison prints a comparison table, or says that nothing matched.
-func printComparison(e *env, t report.Table[compare.Delta]) error {
+// printComparison prints a comparison table, or says that nothing matched;
+// under a banner naming the workload differences, if any.
+func printComparison(e *env, cmp *comparison, t report.Table[compare.Delta]) error {
+	if len(cmp.differences) > 0 {
+		fmt.Fprintf(e.stdout, "WARNING: comparing different workloads: %s\n", strings.Join(cmp.differences, "; "))
+	}
 	if len(t.Rows) == 0 {
 		fmt.Fprintf(e.stdout, "%s: no point in common\n", t.Title)
 		return nil
@@ -80,4 +117,23 @@ func printComparison(e *env, t report.Table[compare.Delta]) error {
 		return fmt.Errorf("print comparison: %w", err)
 	}
 	return nil
+}
+
+// serverDifferences names a different model or server of the two runs,
+// for the comparison table's title: " (model a vs b)".
+func serverDifferences(this, other *result.Meta) string {
+	if this == nil || other == nil {
+		return ""
+	}
+	var d []string
+	if a, b := this.Settings.Model, other.Settings.Model; a != b {
+		d = append(d, fmt.Sprintf("model %s vs %s", a, b))
+	}
+	if a, b := serverLabel(this.Settings), serverLabel(other.Settings); a != b {
+		d = append(d, fmt.Sprintf("server %s vs %s", a, b))
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(d, ", ") + ")"
 }

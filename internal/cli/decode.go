@@ -40,7 +40,7 @@ func (c *DecodeCmd) config() decode.Config {
 	}
 	return decode.Config{
 		BatchSizes: batches, InputLengths: lengths, SamplesPerLength: c.SamplesPerLength,
-		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests,
+		EngineChunkSize: c.EngineChunkSize, TicketTimeout: result.Seconds(c.TicketTimeout.D()), WarmupRequests: c.WarmupRequests, SLO: c.slo(), Thresholds: c.Threshold,
 	}
 }
 
@@ -87,5 +87,19 @@ func decodeView(res *decode.Results) view {
 		meta: &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
 		table: newTableView(decode.Table(res.Results)), charts: decode.Charts(res.Results, res.Config.InputLengths),
 		values: decode.CompareValues(res.Results), validation: res.Validation,
+		workload: decodeWorkload(res.Config, res.Settings.Endpoint),
+		gate: func(exprs []string) ([]validate.Check, error) {
+			cfg := res.Config
+			cfg.Thresholds = exprs
+			return decode.Gate(cfg, res.Results)
+		},
 	}
 }
+
+// decodeWorkload is what a decode run measures, besides its points (matched by
+// label): compared runs must agree on it.
+func decodeWorkload(cfg decode.Config, endpoint string) workload {
+	return workload{{"samples_per_length", fmt.Sprint(cfg.SamplesPerLength)}, {"engine_chunk_size", fmt.Sprint(cfg.EngineChunkSize)}, {"endpoint", endpoint}}
+}
+
+func (c *DecodeCmd) workload() workload { return decodeWorkload(c.config(), c.Endpoint) }

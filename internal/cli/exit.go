@@ -15,8 +15,13 @@ const (
 	// ExitUsage: bad flags or configuration, an unreachable server, an
 	// unknown model, a server that cannot stream.
 	ExitUsage = 2
-	// ExitValidation: the run finished but a validity check failed.
+	// ExitValidation: the run finished but a validity check failed: the
+	// measurement is not valid.
 	ExitValidation = 3
+	// ExitThreshold: the measurement is valid but a --threshold was
+	// crossed at some point: the server is too slow for the user's gate.
+	// A failed validity check takes precedence (3).
+	ExitThreshold = 4
 	// ExitInterrupted: Ctrl-C. What was measured has been written.
 	ExitInterrupted = 130
 )

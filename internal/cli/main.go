@@ -18,6 +18,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
+	"github.com/veeksha-go/veeksha/pkg/threshold"
 )
 
 // Build describes the binary, from ldflags in release builds.
@@ -175,7 +176,7 @@ func run(ctx context.Context, b Bench, args []string, e *env) (code int) {
 	code = exitCode(err)
 	var ee exitError
 	switch {
-	case err == nil || code == ExitValidation:
+	case err == nil || code == ExitValidation || code == ExitThreshold:
 	case code == ExitInterrupted:
 		if errors.As(err, &ee) && ee.err != nil {
 			fmt.Fprintf(e.stderr, "%s: %s\n", b.Binary(), oneLine(ee.err))
@@ -217,6 +218,7 @@ func newParser(cmd benchmark, b Bench, e *env) (*kong.Kong, error) {
 			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
 			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
 			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
+			"threshold_metrics":         threshold.Names(thresholdMetrics(b)),
 		},
 		benchVars(),
 		kong.Bind(executable(e.executable)),

@@ -88,8 +88,8 @@ func consoleOptions(e *env) console.Options {
 	return console.Options{Color: e.stdoutTTY, Width: e.width}
 }
 
-// finishValidation prints the validation table and turns a failure into
-// exit code 3.
+// finishValidation prints the validation and thresholds tables and turns
+// a failed check into exit code 3, else a crossed threshold into 4.
 func finishValidation(e *env, rep *validate.Report) error {
 	if rep == nil {
 		return nil
@@ -97,8 +97,11 @@ func finishValidation(e *env, rep *validate.Report) error {
 	if err := console.Validation(e.stdout, *rep, consoleOptions(e)); err != nil {
 		return fmt.Errorf("print validation: %w", err)
 	}
-	if rep.Failed() {
+	switch {
+	case rep.Failed():
 		return exitError{code: ExitValidation}
+	case rep.Crossed():
+		return exitError{code: ExitThreshold}
 	}
 	return nil
 }
@@ -125,7 +128,7 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 	var cmpTable report.Table[compare.Delta]
 	if cmp != nil {
 		var err error
-		if cmpTable, err = cmp.write(files, v.values, other.values); err != nil {
+		if cmpTable, err = cmp.write(files, v, other); err != nil {
 			return err
 		}
 	}
@@ -133,7 +136,7 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 		return fmt.Errorf("print results: %w", err)
 	}
 	if cmp != nil {
-		if err := printComparison(e, cmpTable); err != nil {
+		if err := printComparison(e, cmp, cmpTable); err != nil {
 			return err
 		}
 	}

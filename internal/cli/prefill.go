@@ -31,7 +31,7 @@ func (c *PrefillCmd) config() prefill.Config {
 	if len(lengths) == 0 {
 		lengths = prefill.DefaultInputLengths()
 	}
-	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests}
+	return prefill.Config{InputLengths: lengths, OutputTokens: c.OutputTokens, SamplesPerLength: c.SamplesPerLength, WarmupRequests: c.WarmupRequests, SLO: c.slo(), Thresholds: c.Threshold}
 }
 
 func (c *PrefillCmd) validate() error { return c.config().Validate() }
@@ -75,5 +75,19 @@ func prefillView(res *prefill.Results) view {
 		meta: &res.Meta, results: res, resultsFile: prefill.ResultsFile, csvFile: "prefill_results.csv",
 		table: newTableView(prefill.Table(res.Results)), charts: prefill.Charts(res.Results),
 		values: prefill.CompareValues(res.Results), validation: res.Validation,
+		workload: prefillWorkload(res.Config, res.Settings.Endpoint),
+		gate: func(exprs []string) ([]validate.Check, error) {
+			cfg := res.Config
+			cfg.Thresholds = exprs
+			return prefill.Gate(cfg, res.Results)
+		},
 	}
 }
+
+// prefillWorkload is what a prefill run measures, besides its points (matched by
+// label): compared runs must agree on it.
+func prefillWorkload(cfg prefill.Config, endpoint string) workload {
+	return workload{{"output_tokens", fmt.Sprint(cfg.OutputTokens)}, {"endpoint", endpoint}}
+}
+
+func (c *PrefillCmd) workload() workload { return prefillWorkload(c.config(), c.Endpoint) }

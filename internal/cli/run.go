@@ -37,6 +37,9 @@ type benchmark interface {
 	recheck(dir string, bounds fidelity.Bounds) (view, validate.Report, error)
 	// load reads a saved run for --compare-to.
 	load(dir string) (view, error)
+	// workload is what this run will measure, from the flags, to refuse a
+	// --compare-to run that measured something else.
+	workload() workload
 }
 
 // view is a run's results as the reporters see them.
@@ -50,6 +53,10 @@ type view struct {
 	values      []compare.Value
 	validation  *validate.Report
 	facts       [][2]string
+	// workload is what the run measured (lengths, traffic, endpoint).
+	workload workload
+	// gate checks thresholds (--threshold) at the run's points.
+	gate func(exprs []string) ([]validate.Check, error)
 }
 
 // tableView writes one results table as CSV and on the console.
@@ -78,6 +85,11 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	if cmp != nil {
 		if other, err = b.load(cmp.dir); err != nil {
 			return usagef("--compare-to %s: %v", cmp.dir, err)
+		}
+		if !c.ValidateOnly {
+			if err := cmp.sameWorkload(b.workload(), other.workload, c.CompareAnyway); err != nil {
+				return err
+			}
 		}
 	}
 	if c.ValidateOnly {
@@ -164,15 +176,24 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if len(c.Threshold) > 0 && v.gate != nil {
+		// The thresholds given replace the saved run's.
+		if rep.Thresholds, err = v.gate(c.Threshold); err != nil {
+			return usageError{err}
+		}
+	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	if cmp != nil {
 		_, err := os.Stat(filepath.Join(dir, predict.ProfileFile))
 		cmp.setPrediction(err == nil)
-		t, err := cmp.write(nil, v.values, other.values)
+		if err := cmp.sameWorkload(v.workload, other.workload, c.CompareAnyway); err != nil {
+			return err
+		}
+		t, err := cmp.write(nil, v, other)
 		if err != nil {
 			return err
 		}
-		if err := printComparison(e, t); err != nil {
+		if err := printComparison(e, cmp, t); err != nil {
 			return err
 		}
 	}

@@ -369,6 +369,9 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 			{"Endpoint", c.Endpoint}, {"Output dir", dir.FinalPath()},
 		}, r.rows...)
 		rows = append(rows, [2]string{"Prompt lengths", fmt.Sprintf("exact, measured by %s (server adds %d tokens)", s.settings.LengthSource, s.settings.PromptOverheadTokens)})
+		if o := c.slo(); !o.IsZero() {
+			rows = append(rows, [2]string{"SLO", o.String()})
+		}
 		if err := console.Banner(e.stdout, r.title, rows, consoleOptions(e)); err != nil {
 			s.close()
 			return nil, nil, fmt.Errorf("print banner: %w", err)

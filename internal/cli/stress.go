@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
+	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -35,6 +37,7 @@ type StressCmd struct {
 	AutoMaxProbes     int              `name:"auto-max-probes" aliases:"mode.auto_max_probes" default:"${default_auto_max_probes}" help:"auto mode: most levels the doubling phase visits."`
 	AutoFillPoints    int              `name:"auto-fill-points" aliases:"mode.auto_fill_points" default:"${default_auto_fill_points}" help:"auto mode: log-spaced levels filled between the bounds."`
 	AutoMaxLevel      float64          `name:"auto-max-level" default:"${default_auto_max_level}" help:"auto mode: never probe a level above this."`
+	SLOAttainment     float64          `name:"slo-attainment" default:"${default_slo_attainment}" help:"auto mode with --slo: the goodput ratio at which a level meets the SLO. After the fill, the scan bisects between the highest level that met it and the lowest that missed, to within 10 %, and reports max_level_within_slo."`
 	ResumeDir         string           `name:"resume-dir" aliases:"mode.resume_dir" help:"Reuse the completed levels of an earlier stress run: a run folder, latest, or an unfinished <ts>.partial folder left by a crash (its unfinished level is run again). Its input/output length and traffic mode are used unless given, and must then match."`
 	Version           kong.VersionFlag `help:"Print the version and exit."`
 
@@ -57,7 +60,8 @@ func (c *StressCmd) config() stress.Config {
 		InputLength: c.InputLength, OutputLength: c.OutputLength,
 		TrafficMode: stress.TrafficMode(c.TrafficMode), Mode: stress.Mode(c.StressMode),
 		PointDuration: result.Seconds(c.PointDuration.D()), WarmupDuration: result.Seconds(c.WarmupDuration.D()),
-		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed,
+		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed, SLO: c.slo(), Thresholds: c.Threshold,
+		SLOAttainment: c.SLOAttainment,
 	}
 	switch cfg.Mode {
 	case stress.Manual:
@@ -169,10 +173,50 @@ func (c *StressCmd) load(dir string) (view, error) {
 }
 
 func stressView(res *stress.Results) view {
+	table := newTableView(stress.Table(res.Config, res.Results))
+	if m := res.MaxLevelWithinSLO; m != nil {
+		print := table.print
+		table.print = func(w io.Writer, o console.Options) error {
+			if err := print(w, o); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(w, sloSearchLine(res))
+			return err
+		}
+	}
 	return view{
 		meta: &res.Meta, results: res, resultsFile: stress.ResultsFile, csvFile: "stress_results.csv",
-		table: newTableView(stress.Table(res.Config, res.Results)), charts: stress.Charts(res.Config, res.Results),
+		table: table, charts: stress.Charts(res.Config, res.Results),
 		values: stress.CompareValues(res.Config, res.Results), validation: res.Validation,
+		workload: stressWorkload(res.Config, res.Settings.Endpoint),
+		gate: func(exprs []string) ([]validate.Check, error) {
+			cfg := res.Config
+			cfg.Thresholds = exprs
+			return stress.Gate(cfg, res.Results)
+		},
 		facts: [][2]string{{"Traffic mode", string(res.Config.TrafficMode)}},
 	}
 }
+
+// sloSearchLine is the auto mode's SLO verdict in one line.
+func sloSearchLine(res *stress.Results) string {
+	cfg := res.Config
+	head := fmt.Sprintf("Highest level within the SLO %s (goodput >= %.0f%%): ", cfg.SLO, 100*cfg.Attainment())
+	s := res.SLOSearch
+	switch {
+	case s == nil || s.MaxLevel == 0:
+		return head + "none (no level met it)"
+	case s.Missed == 0:
+		return head + cfg.LevelName(s.MaxLevel) + " or more (every level measured met it)"
+	default:
+		return head + cfg.LevelName(s.MaxLevel) + " (" + cfg.LevelName(s.Missed) + " missed it)"
+	}
+}
+
+// stressWorkload is what a stress run measures, besides its points (matched by
+// label): compared runs must agree on it.
+func stressWorkload(cfg stress.Config, endpoint string) workload {
+	return workload{{"input_length", fmt.Sprint(cfg.InputLength)}, {"output_length", fmt.Sprint(cfg.OutputLength)}, {"traffic_mode", string(cfg.TrafficMode)}, {"endpoint", endpoint}}
+}
+
+func (c *StressCmd) workload() workload { return stressWorkload(c.config(), c.Endpoint) }

@@ -11,6 +11,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/threshold"
 )
 
 // benchVars are the benchmark defaults for help texts and default tags,
@@ -38,6 +39,7 @@ func benchVars() kong.Vars {
 		"default_auto_max_probes":       fmt.Sprint(autoscan.DefaultMaxProbes),
 		"default_auto_fill_points":      fmt.Sprint(autoscan.DefaultFillPoints),
 		"default_auto_max_level":        fmt.Sprint(stress.DefaultAutoMaxLevel),
+		"default_slo_attainment":        fmt.Sprint(stress.DefaultSLOAttainment),
 	}
 }
 
@@ -55,4 +57,16 @@ func joinFloats(v []float64) string {
 		s[i] = strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	return strings.Join(s, " ")
+}
+
+// thresholdMetrics are the figures benchmark b's --threshold may name.
+func thresholdMetrics(b Bench) []threshold.Metric {
+	switch b {
+	case Prefill:
+		return prefill.ThresholdMetrics()
+	case Decode:
+		return decode.ThresholdMetrics()
+	default:
+		return stress.ThresholdMetrics()
+	}
 }

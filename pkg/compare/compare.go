@@ -24,6 +24,10 @@ type Value struct {
 	Value  float64
 	// HigherIsBetter says which direction is an improvement.
 	HigherIsBetter bool
+	// Low and High bound Value with its 95 % confidence interval when
+	// Bounded (percentiles: metrics.Interval, in the metric's unit).
+	Low, High float64
+	Bounded   bool
 }
 
 // Delta is one metric of one point in both runs.
@@ -37,7 +41,11 @@ type Delta struct {
 	Change float64 `json:"change"`
 	// Better says whether this run improved on the other (false for no change).
 	Better bool `json:"better"`
-	order  float64
+	// BeyondNoise, when both values carry confidence intervals, says
+	// whether the intervals are disjoint: a change that cannot be the
+	// sampling noise of two equal runs. nil when a value has no interval.
+	BeyondNoise *bool `json:"beyond_noise,omitempty"`
+	order       float64
 }
 
 // Deltas pairs the values both runs have for the same point and metric,
@@ -59,6 +67,10 @@ func Deltas(this, other []Value) []Delta {
 			d.Change = d.Diff / o.Value
 		}
 		d.Better = (d.Diff > 0) == v.HigherIsBetter && d.Diff != 0
+		if v.Bounded && o.Bounded {
+			beyond := v.Low > o.High || o.Low > v.High
+			d.BeyondNoise = &beyond
+		}
 		out = append(out, d)
 	}
 	slices.SortStableFunc(out, func(a, b Delta) int { return cmp.Compare(a.order, b.order) })
@@ -83,6 +95,8 @@ func Table(deltas []Delta, otherName string) report.Table[Delta] {
 				switch {
 				case d.Diff == 0:
 					return ""
+				case d.BeyondNoise != nil && !*d.BeyondNoise:
+					return "within noise"
 				case d.Better:
 					return "better"
 				default:
@@ -90,8 +104,11 @@ func Table(deltas []Delta, otherName string) report.Table[Delta] {
 				}
 			}},
 		},
-		Rows:  deltas,
-		Notes: []string{"Δ = this run - other; 'better' follows each metric's direction (lower latency, higher throughput)"},
+		Rows: deltas,
+		Notes: []string{
+			"Δ = this run - other; 'better' follows each metric's direction (lower latency, higher throughput)",
+			"percentiles: 'within noise' when the two runs' 95% confidence intervals overlap; other metrics carry no interval",
+		},
 	}
 }
 

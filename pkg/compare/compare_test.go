@@ -2,6 +2,7 @@ package compare
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/veeksha-go/veeksha/pkg/report"
@@ -46,5 +47,38 @@ func TestOverlay(t *testing.T) {
 	}
 	if got[0].Series[0].Name != "new P50" || got[0].Series[1].Name != "old P50" || !got[0].Series[1].Dashed {
 		t.Errorf("series = %+v", got[0].Series)
+	}
+}
+
+// A change between two percentiles whose intervals overlap is within the
+// noise; disjoint intervals are beyond it; a value without an interval
+// gets no mark.
+func TestDeltasNoise(t *testing.T) {
+	t.Parallel()
+	iv := func(metric string, v, lo, hi float64) Value {
+		return Value{Point: "c=1", Metric: metric, Value: v, Low: lo, High: hi, Bounded: true}
+	}
+	this := []Value{iv("overlap", 103, 98, 108), iv("disjoint", 150, 140, 160), {Point: "c=1", Metric: "plain", Value: 2, HigherIsBetter: true}}
+	other := []Value{iv("overlap", 100, 95, 105), iv("disjoint", 100, 95, 105), {Point: "c=1", Metric: "plain", Value: 1}}
+	got := map[string]*bool{}
+	for _, d := range Deltas(this, other) {
+		got[d.Metric] = d.BeyondNoise
+	}
+	if b := got["overlap"]; b == nil || *b {
+		t.Errorf("overlapping intervals: BeyondNoise = %v, want false", b)
+	}
+	if b := got["disjoint"]; b == nil || !*b {
+		t.Errorf("disjoint intervals: BeyondNoise = %v, want true", b)
+	}
+	if b := got["plain"]; b != nil {
+		t.Errorf("no interval: BeyondNoise = %v, want nil", *b)
+	}
+	tab := Table(Deltas(this, other), "old")
+	var verdicts []string
+	for _, d := range tab.Rows {
+		verdicts = append(verdicts, tab.Columns[len(tab.Columns)-1].Text(d))
+	}
+	if strings.Join(verdicts, ",") != "within noise,worse,better" {
+		t.Errorf("verdicts = %v, want within noise, worse, better", verdicts)
 	}
 }

@@ -29,6 +29,10 @@ type Summary struct {
 	Max    float64 `json:"max"`
 	// Std is the population standard deviation (ddof 0, as numpy's default).
 	Std float64 `json:"std"`
+	// CI95 holds distribution-free 95 % confidence intervals of Median,
+	// P90 and P99 (order statistics); an interval that reaches the
+	// sample's minimum or maximum is marked unsupported.
+	CI95 Intervals `json:"ci95,omitzero"`
 }
 
 // Percentile returns the p-th percentile (0 <= p <= 100) of data by linear
@@ -67,6 +71,11 @@ func Summarize(data []float64) Summary {
 	s.P90, _ = stats.Percentile(sorted, 90)
 	s.P99, _ = stats.Percentile(sorted, 99)
 	s.Std, _ = stats.StandardDeviationPopulation(sorted)
+	s.CI95 = Intervals{
+		Median: PercentileInterval(sorted, 50),
+		P90:    PercentileInterval(sorted, 90),
+		P99:    PercentileInterval(sorted, 99),
+	}
 	return s
 }
 

@@ -33,9 +33,13 @@ func (c Check) Title() string {
 	return c.Name + " [" + c.Label + "]"
 }
 
-// Report is the ordered list of checks of one run.
+// Report is the ordered list of checks of one run, and the outcome of
+// the user's thresholds (--threshold) at each point. A crossed threshold
+// is not a failed check: the measurement is valid, the server too slow
+// for the user's gate.
 type Report struct {
-	Checks []Check `json:"checks"`
+	Checks     []Check `json:"checks"`
+	Thresholds []Check `json:"thresholds,omitempty"`
 }
 
 // Add appends a check.
@@ -56,6 +60,16 @@ func (r *Report) Count(s Status) int {
 
 // Failed reports whether any check failed.
 func (r *Report) Failed() bool { return r.Count(Fail) > 0 }
+
+// Crossed reports whether any threshold failed.
+func (r *Report) Crossed() bool {
+	for _, c := range r.Thresholds {
+		if c.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
 
 // Summary is the one-line count: "7 passed, 1 warnings, 0 failures".
 func (r *Report) Summary() string {

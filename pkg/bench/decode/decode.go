@@ -18,6 +18,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -56,6 +57,12 @@ type Config struct {
 	// WarmupRequests are sent once before the first combination and left
 	// out of every statistic.
 	WarmupRequests int `json:"warmup_requests"`
+	// SLO, when set, judges every request: each combination reports its
+	// goodput.
+	SLO slo.SLO `json:"slo,omitzero"`
+	// Thresholds are gates checked at every combination
+	// (ThresholdMetrics): "tbt_p99<20ms".
+	Thresholds []string `json:"thresholds,omitempty"`
 	// Timeout bounds each combination (--benchmark-timeout; 0 for none).
 	// The results echo it as settings.benchmark_timeout_s.
 	Timeout time.Duration `json:"-"`
@@ -87,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.WarmupRequests < 0 {
 		errs = append(errs, fmt.Errorf("--warmup-requests %d: must not be negative", c.WarmupRequests))
+	}
+	if _, err := c.thresholds(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -223,7 +233,8 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	SortRows(res.Results)
 	res.Errors = result.CountErrors(all)
 	res.DurationS = time.Since(began).Seconds()
-	if !d.SkipValidation {
+	if !d.SkipValidation || len(cfg.Thresholds) > 0 {
+		rep.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 		res.Validation = &rep
 	}
 	return res, err
@@ -282,6 +293,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 	}
 	a, err := Analyze(p)
 	a.Row.Server = d.ServerSummary(p.Began, time.Now())
+	a.Row.Goodput = goodput(cfg.SLO, p.Requests)
 	return p, a, err
 }
 
@@ -323,6 +335,10 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 		a.Row.Server = saved.Server
 		a.check(&rep, res.Config, p, bounds, res.Settings.PromptSalt)
 	}
+	var err error
+	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
+		rep.Add("thresholds", "", validate.Fail, "%v", err)
+	}
 	return res, rep, nil
 }
 
@@ -359,6 +375,19 @@ type Row struct {
 	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported meanwhile.
 	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
+	// Goodput, with an SLO, counts the batch's requests that met it
+	// (failures count against the ratio); rates divide by the time from
+	// the first send to the last end.
+	*slo.Goodput
+}
+
+// goodput judges a combination's requests against s; nil for a zero s.
+func goodput(s slo.SLO, reqs []result.Request) *slo.Goodput {
+	if s.IsZero() {
+		return nil
+	}
+	g := s.Judge(reqs, slo.Span(reqs))
+	return &g
 }
 
 // Analysis is one combination's decode window and summary row.

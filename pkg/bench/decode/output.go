@@ -1,9 +1,13 @@
 package decode
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -32,34 +36,50 @@ func Table(rows []Row) report.Table[Row] {
 	integer := func(header, key string, get func(Row) int) report.Column[Row] {
 		return report.Column[Row]{Header: header, Key: key, Value: func(r Row) (float64, bool) { return float64(get(r)), true }}
 	}
-	return report.Table[Row]{
-		Title: "Decode Results (TBT in decode window)",
-		Columns: []report.Column[Row]{
-			integer("Batch Size", "batch_size", func(r Row) int { return r.BatchSize }),
-			integer("Input Length", "input_length", func(r Row) int { return r.InputLength }),
-			tbt("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TBT.Mean }),
-			tbt("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TBT.Median }),
-			tbt("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TBT.P99 }),
-			tbt("Min (ms)", "min_ms", func(r Row) float64 { return r.TBT.Min }),
-			tbt("Max (ms)", "max_ms", func(r Row) float64 { return r.TBT.Max }),
-			integer("Samples", "samples", func(r Row) int { return r.TBT.Count }),
-			{Header: "Per-token P50 (ms)", Key: "per_token_p50_ms", Decimals: 2, Value: func(r Row) (float64, bool) {
-				return ms(r.TBTPerToken.Median), r.TBTPerToken.Count > 0
-			}},
-			{Header: "Tok/chunk", Key: "tokens_per_chunk_mean", Decimals: 2, Value: func(r Row) (float64, bool) {
-				return r.TokensPerChunkMean, r.TokensPerChunkMean > 0
-			}},
-			{Header: "Decode (tok/s)", Key: "decode_tokens_per_s", Decimals: 1, Value: func(r Row) (float64, bool) { return r.DecodeTPS, r.DecodeTPS > 0 }},
-			integer("Peak", "peak_concurrency", func(r Row) int { return r.PeakConcurrency }),
-			integer("Errors", "errors", func(r Row) int { return r.Errors }),
-		},
-		Rows: rows,
-		Notes: []string{
-			"TBT = gap between content chunks while the whole batch decoded together; per-token = chunk gap / tokens in the chunk",
-			"decode tok/s = batch size x tokens per chunk / mean TBT; Peak = most requests the server decoded at once",
-			"tok/chunk comes from per-chunk usage when the server sends it, else from usage.completion_tokens / chunks",
-		},
+	cols := []report.Column[Row]{
+		integer("Batch Size", "batch_size", func(r Row) int { return r.BatchSize }),
+		integer("Input Length", "input_length", func(r Row) int { return r.InputLength }),
+		tbt("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TBT.Mean }),
+		tbt("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TBT.Median }),
+		tbt("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TBT.P99 }),
+		tbt("Min (ms)", "min_ms", func(r Row) float64 { return r.TBT.Min }),
+		tbt("Max (ms)", "max_ms", func(r Row) float64 { return r.TBT.Max }),
+		integer("Samples", "samples", func(r Row) int { return r.TBT.Count }),
+		{Header: "Per-token P50 (ms)", Key: "per_token_p50_ms", Decimals: 2, Value: func(r Row) (float64, bool) {
+			return ms(r.TBTPerToken.Median), r.TBTPerToken.Count > 0
+		}},
+		{Header: "Tok/chunk", Key: "tokens_per_chunk_mean", Decimals: 2, Value: func(r Row) (float64, bool) {
+			return r.TokensPerChunkMean, r.TokensPerChunkMean > 0
+		}},
+		{Header: "Decode (tok/s)", Key: "decode_tokens_per_s", Decimals: 1, Value: func(r Row) (float64, bool) { return r.DecodeTPS, r.DecodeTPS > 0 }},
+		integer("Peak", "peak_concurrency", func(r Row) int { return r.PeakConcurrency }),
+		integer("Errors", "errors", func(r Row) int { return r.Errors }),
 	}
+	notes := []string{
+		"TBT = gap between content chunks while the whole batch decoded together; per-token = chunk gap / tokens in the chunk",
+		"decode tok/s = batch size x tokens per chunk / mean TBT; Peak = most requests the server decoded at once",
+		"tok/chunk comes from per-chunk usage when the server sends it, else from usage.completion_tokens / chunks",
+	}
+	var thin []string
+	for _, r := range rows {
+		if r.TBT.Count > 0 && !r.TBT.CI95.P99.Supported {
+			thin = append(thin, Combination{BatchSize: r.BatchSize, InputLength: r.InputLength}.CheckLabel())
+		}
+	}
+	if len(thin) > 0 {
+		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
+			strings.Join(thin, ", "), metrics.SamplesFor(99, 5000)))
+	}
+	if slices.ContainsFunc(rows, func(r Row) bool { return r.Goodput != nil }) {
+		cols = append(cols, report.Column[Row]{Header: "Goodput", Key: "goodput_ratio", Decimals: 2, Value: func(r Row) (float64, bool) {
+			if r.Goodput == nil {
+				return 0, false
+			}
+			return r.Goodput.Ratio, true
+		}})
+		notes = append(notes, "goodput = share of the batch's requests that succeeded and met the SLO (failures included)")
+	}
+	return report.Table[Row]{Title: "Decode Results (TBT in decode window)", Columns: cols, Rows: rows, Notes: notes}
 }
 
 // Charts are the run's plots: TBT P50 and P99 against batch size, one line
@@ -96,8 +116,10 @@ func CompareValues(rows []Row) []compare.Value {
 		p := Combination{BatchSize: r.BatchSize, InputLength: r.InputLength}.CheckLabel()
 		o := float64(r.BatchSize)*1e7 + float64(r.InputLength)
 		out = append(out,
-			compare.Value{Point: p, Order: o, Metric: "tbt_p50_ms", Value: ms(r.TBT.Median)},
-			compare.Value{Point: p, Order: o, Metric: "tbt_p99_ms", Value: ms(r.TBT.P99)},
+			compare.Value{Point: p, Order: o, Metric: "tbt_p50_ms", Value: ms(r.TBT.Median),
+				Low: ms(r.TBT.CI95.Median.Low), High: ms(r.TBT.CI95.Median.High), Bounded: true},
+			compare.Value{Point: p, Order: o, Metric: "tbt_p99_ms", Value: ms(r.TBT.P99),
+				Low: ms(r.TBT.CI95.P99.Low), High: ms(r.TBT.CI95.P99.High), Bounded: true},
 			compare.Value{Point: p, Order: o, Metric: "decode_tok_s", Value: r.DecodeTPS, HigherIsBetter: true},
 		)
 	}

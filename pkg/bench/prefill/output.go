@@ -1,10 +1,14 @@
 package prefill
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
@@ -35,22 +39,38 @@ func Table(rows []Row) report.Table[Row] {
 			return ms(get(r)), r.TTFC.Count > 0
 		}}
 	}
-	return report.Table[Row]{
-		Title: "Prefill Results (TTFC)",
-		Columns: []report.Column[Row]{
-			{Header: "Input Length", Key: "input_length", Value: func(r Row) (float64, bool) { return float64(r.InputLength), true }},
-			ttfc("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TTFC.Mean }),
-			ttfc("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TTFC.Median }),
-			ttfc("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TTFC.P99 }),
-			ttfc("Min (ms)", "min_ms", func(r Row) float64 { return r.TTFC.Min }),
-			ttfc("Max (ms)", "max_ms", func(r Row) float64 { return r.TTFC.Max }),
-			{Header: "Count", Key: "count", Value: func(r Row) (float64, bool) { return float64(r.TTFC.Count), true }},
-			{Header: "Errors", Key: "errors", Value: func(r Row) (float64, bool) { return float64(r.Errors), true }},
-			{Header: "Prefill (tok/s)", Key: "prefill_tokens_per_s", Value: func(r Row) (float64, bool) { return r.PrefillTPS, r.PrefillTPS > 0 }},
-		},
-		Rows:  rows,
-		Notes: []string{"TTFC = first generated chunk - send; prefill tok/s = input length / P50 TTFC (includes network, queueing and the first decode step)"},
+	cols := []report.Column[Row]{
+		{Header: "Input Length", Key: "input_length", Value: func(r Row) (float64, bool) { return float64(r.InputLength), true }},
+		ttfc("Mean (ms)", "mean_ms", func(r Row) float64 { return r.TTFC.Mean }),
+		ttfc("P50 (ms)", "p50_ms", func(r Row) float64 { return r.TTFC.Median }),
+		ttfc("P99 (ms)", "p99_ms", func(r Row) float64 { return r.TTFC.P99 }),
+		ttfc("Min (ms)", "min_ms", func(r Row) float64 { return r.TTFC.Min }),
+		ttfc("Max (ms)", "max_ms", func(r Row) float64 { return r.TTFC.Max }),
+		{Header: "Count", Key: "count", Value: func(r Row) (float64, bool) { return float64(r.TTFC.Count), true }},
+		{Header: "Errors", Key: "errors", Value: func(r Row) (float64, bool) { return float64(r.Errors), true }},
+		{Header: "Prefill (tok/s)", Key: "prefill_tokens_per_s", Value: func(r Row) (float64, bool) { return r.PrefillTPS, r.PrefillTPS > 0 }},
 	}
+	notes := []string{"TTFC = first generated chunk - send; prefill tok/s = input length / P50 TTFC (includes network, queueing and the first decode step)"}
+	var thin []string
+	for _, r := range rows {
+		if r.TTFC.Count > 0 && !r.TTFC.CI95.P99.Supported {
+			thin = append(thin, "il="+strconv.Itoa(r.InputLength))
+		}
+	}
+	if len(thin) > 0 {
+		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
+			strings.Join(thin, ", "), metrics.SamplesFor(99, 5000)))
+	}
+	if slices.ContainsFunc(rows, func(r Row) bool { return r.Goodput != nil }) {
+		cols = append(cols, report.Column[Row]{Header: "Goodput", Key: "goodput_ratio", Decimals: 2, Value: func(r Row) (float64, bool) {
+			if r.Goodput == nil {
+				return 0, false
+			}
+			return r.Goodput.Ratio, true
+		}})
+		notes = append(notes, "goodput = share of the length's requests that succeeded and met the SLO (failures included)")
+	}
+	return report.Table[Row]{Title: "Prefill Results (TTFC)", Columns: cols, Rows: rows, Notes: notes}
 }
 
 // Charts are the run's plots: TTFC P50 and P99 against input length.
@@ -79,8 +99,10 @@ func CompareValues(rows []Row) []compare.Value {
 		}
 		p, o := "il="+strconv.Itoa(r.InputLength), float64(r.InputLength)
 		out = append(out,
-			compare.Value{Point: p, Order: o, Metric: "ttfc_p50_ms", Value: ms(r.TTFC.Median)},
-			compare.Value{Point: p, Order: o, Metric: "ttfc_p99_ms", Value: ms(r.TTFC.P99)},
+			compare.Value{Point: p, Order: o, Metric: "ttfc_p50_ms", Value: ms(r.TTFC.Median),
+				Low: ms(r.TTFC.CI95.Median.Low), High: ms(r.TTFC.CI95.Median.High), Bounded: true},
+			compare.Value{Point: p, Order: o, Metric: "ttfc_p99_ms", Value: ms(r.TTFC.P99),
+				Low: ms(r.TTFC.CI95.P99.Low), High: ms(r.TTFC.CI95.P99.High), Bounded: true},
 			compare.Value{Point: p, Order: o, Metric: "prefill_tok_s", Value: r.PrefillTPS, HigherIsBetter: true},
 		)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -38,6 +39,12 @@ type Config struct {
 	// WarmupRequests are sent first, at the first length, recorded with
 	// warmup true and left out of every statistic.
 	WarmupRequests int `json:"warmup_requests"`
+	// SLO, when set, judges every measured request: each length reports
+	// its goodput.
+	SLO slo.SLO `json:"slo,omitzero"`
+	// Thresholds are gates checked at every length (ThresholdMetrics):
+	// "ttfc_p99<200ms".
+	Thresholds []string `json:"thresholds,omitempty"`
 	// Timeout bounds the whole run (--benchmark-timeout; 0 for none). The
 	// results echo it as settings.benchmark_timeout_s.
 	Timeout time.Duration `json:"-"`
@@ -55,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.WarmupRequests < 0 {
 		errs = append(errs, fmt.Errorf("--warmup-requests %d: must not be negative", c.WarmupRequests))
+	}
+	if _, err := c.thresholds(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -89,13 +99,16 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 	}, d)
 	res := Results{
 		Meta: d.Meta.For("prefill", "ttfc"), Config: cfg,
-		Results: Analyze(b.Requests), Errors: result.CountErrors(b.Requests),
+		Results: AnalyzeSLO(b.Requests, cfg.SLO), Errors: result.CountErrors(b.Requests),
 		Fidelity: fidelity.Assess(b.Client, b.Requests), Server: d.ServerSummary(b.Began, time.Now()),
 	}
 	res.EndReason, res.DurationS = b.EndReason, time.Since(b.Began).Seconds()
 	if !d.SkipValidation {
 		rep := res.check(b.Requests, d.CheckBounds())
 		res.Validation = &rep
+	} else if len(cfg.Thresholds) > 0 {
+		res.Validation = &validate.Report{}
+		res.Validation.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 	}
 	return res, err
 }
@@ -115,11 +128,16 @@ func (c Config) plan() []int {
 	return plan
 }
 
-// check runs the validity checks of the run whose records are reqs.
+// check runs the validity checks of the run whose records are reqs, and
+// its thresholds.
 func (res Results) check(reqs []result.Request, bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, reqs, res.Fidelity, bounds)
 	if res.Server != nil {
 		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
+	}
+	var err error
+	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
+		rep.Add("thresholds", "", validate.Fail, "%v", err)
 	}
 	return rep
 }
@@ -149,6 +167,10 @@ type Row struct {
 	PrefillTPS float64 `json:"prefill_tokens_per_s"`
 	Requests   int     `json:"requests"`
 	Errors     int     `json:"errors"`
+	// Goodput, with an SLO, counts the length's requests that met it
+	// (failures count against the ratio); rates divide by the time from
+	// the length's first send to its last end.
+	*slo.Goodput
 }
 
 // Analyze groups the measured requests by target length and summarizes
@@ -184,5 +206,25 @@ func Analyze(reqs []result.Request) []Row {
 		rows = append(rows, *row)
 	}
 	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.InputLength, b.InputLength) })
+	return rows
+}
+
+// AnalyzeSLO is Analyze plus each length's goodput against s; a zero s
+// leaves Goodput nil.
+func AnalyzeSLO(reqs []result.Request, s slo.SLO) []Row {
+	rows := Analyze(reqs)
+	if s.IsZero() {
+		return rows
+	}
+	for i := range rows {
+		var mine []result.Request
+		for _, r := range reqs {
+			if !r.Warmup && r.TargetPromptTokens == rows[i].InputLength {
+				mine = append(mine, r)
+			}
+		}
+		g := s.Judge(mine, slo.Span(mine))
+		rows[i].Goodput = &g
+	}
 	return rows
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -76,5 +77,33 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}
+	}
+}
+
+// Each length's goodput judges its own measured requests; warm-ups are
+// left out and failures count against the ratio.
+func TestAnalyzeSLO(t *testing.T) {
+	t.Parallel()
+	mk := func(seq, length int, ttfc time.Duration) result.Request {
+		sent := time.Duration(seq) * time.Second
+		return result.Request{Seq: seq, TargetPromptTokens: length, Sent: sent, OutputTokens: 1, TokenTimes: []time.Duration{sent + ttfc}, End: sent + ttfc}
+	}
+	warm := mk(0, 128, time.Second)
+	warm.Warmup = true
+	failed := mk(4, 512, 0)
+	failed.ErrClass, failed.TokenTimes = result.ErrHTTPStatus, nil
+	reqs := []result.Request{warm, mk(1, 128, 10*time.Millisecond), mk(2, 128, 30*time.Millisecond), mk(3, 512, 10*time.Millisecond), failed}
+	rows := AnalyzeSLO(reqs, slo.SLO{TTFC: result.Seconds(20 * time.Millisecond)})
+	if len(rows) != 2 || rows[0].Goodput == nil || rows[1].Goodput == nil {
+		t.Fatalf("rows = %+v", rows)
+	}
+	if g := rows[0].Goodput; g.Good != 1 || g.Judged != 2 || g.Ratio != 0.5 {
+		t.Errorf("il=128 goodput = %+v, want 1 of 2", g)
+	}
+	if g := rows[1].Goodput; g.Good != 1 || g.Judged != 2 || g.Ratio != 0.5 {
+		t.Errorf("il=512 goodput = %+v, want 1 of 2 (the failure counts)", g)
+	}
+	if rows := AnalyzeSLO(reqs, slo.SLO{}); rows[0].Goodput != nil {
+		t.Errorf("no SLO: goodput %+v, want nil", rows[0].Goodput)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/servermetrics"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 )
 
 // Point is the summary of one level. Times are in seconds, throughputs
@@ -72,6 +73,11 @@ type Point struct {
 	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported during the level.
 	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
+	// Goodput, with an SLO, counts the requests sent in the window that
+	// met it (failures count against the ratio); its keys
+	// (goodput_ratio, goodput_rps, goodput_output_throughput) sit in the
+	// entry itself.
+	*slo.Goodput
 }
 
 // Valid reports whether the point has enough samples to be used at all.
@@ -182,6 +188,26 @@ func Analyze(run LevelRun) Point {
 		ei, ti := metrics.Summarize(e2eIntent), metrics.Summarize(ttfcIntent)
 		p.E2EFromIntent, p.TTFCFromIntent = &ei, &ti
 	}
+	return p
+}
+
+// AnalyzeSLO is Analyze plus the point's goodput against s: the requests
+// sent inside the window are judged, and the rates divide by the window's
+// length. A zero s leaves Goodput nil.
+func AnalyzeSLO(run LevelRun, s slo.SLO) Point {
+	p := Analyze(run)
+	if s.IsZero() {
+		return p
+	}
+	win := metrics.Window{Start: run.Config.WarmupDuration.D(), End: run.Config.PointDuration.D()}
+	var sent []result.Request
+	for i := range run.Requests {
+		if win.Contains(run.Requests[i].Sent) {
+			sent = append(sent, run.Requests[i])
+		}
+	}
+	g := s.Judge(sent, win.Len())
+	p.Goodput = &g
 	return p
 }
 

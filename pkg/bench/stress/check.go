@@ -1,9 +1,11 @@
 package stress
 
 import (
-	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"fmt"
 	"math"
 
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -45,7 +47,11 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 		rep.PromptTokensExact(label, measured)
 		rep.OutputTokens(label, measured, cfg.OutputLength)
 		if p.NumRequests >= MinSamples {
-			rep.Add("sample_count", label, validate.Pass, "%d requests after warm-up", p.NumRequests)
+			detail := fmt.Sprintf("%d requests after warm-up", p.NumRequests)
+			if !p.E2E.CI95.P99.Supported {
+				detail += fmt.Sprintf("; P99s need >= %d for a 95%% interval short of the maximum", metrics.SamplesFor(99, p99Limit))
+			}
+			rep.Add("sample_count", label, validate.Pass, "%s", detail)
 		} else {
 			rep.Add("sample_count", label, validate.Warn, "only %d requests after warm-up (need >= %d): lengthen --point-duration", p.NumRequests, MinSamples)
 		}

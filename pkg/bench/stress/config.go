@@ -9,6 +9,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 )
 
 // TrafficMode is the arrival pattern.
@@ -50,6 +51,9 @@ const (
 	// MinSamples is the fewest post-warm-up requests a level needs to pass
 	// the sample_count check.
 	MinSamples = 10
+	// DefaultSLOAttainment is the goodput ratio at which a level meets
+	// the SLO (--slo-attainment).
+	DefaultSLOAttainment = 0.9
 	// RateTolerance is the largest relative gap between the achieved and
 	// the scheduled arrival rate before an open-loop point is flagged.
 	RateTolerance = 0.05
@@ -82,6 +86,15 @@ type Config struct {
 	Auto autoscan.AutoConfig `json:"auto"`
 	// Seed drives the Poisson arrivals (salted per level).
 	Seed uint64 `json:"seed"`
+	// SLO, when set, judges every request: each point reports its goodput.
+	SLO slo.SLO `json:"slo,omitzero"`
+	// SLOAttainment is the goodput ratio at which a level meets the SLO,
+	// for the auto mode's search of the highest such level (0 means
+	// DefaultSLOAttainment).
+	SLOAttainment float64 `json:"slo_attainment,omitempty"`
+	// Thresholds are gates checked at every level (ThresholdMetrics):
+	// "ttfc_p99<500ms".
+	Thresholds []string `json:"thresholds,omitempty"`
 }
 
 // Validate reports every problem with c, naming the flag at fault.
@@ -107,6 +120,12 @@ func (c Config) Validate() error {
 	}
 	if c.GracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("--grace-period %v: must not be negative", c.GracePeriod))
+	}
+	if _, err := c.thresholds(); err != nil {
+		errs = append(errs, err)
+	}
+	if a := c.SLOAttainment; a < 0 || a > 1 || a != a {
+		errs = append(errs, fmt.Errorf("--slo-attainment %v: must be a fraction in (0, 1]", a))
 	}
 	switch c.Mode {
 	case Manual:
@@ -164,4 +183,12 @@ func (c Config) LevelHeader() string {
 		return "QPS"
 	}
 	return "Concurrency"
+}
+
+// Attainment is the goodput ratio at which a level meets the SLO.
+func (c Config) Attainment() float64 {
+	if c.SLOAttainment == 0 {
+		return DefaultSLOAttainment
+	}
+	return c.SLOAttainment
 }

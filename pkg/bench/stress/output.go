@@ -3,11 +3,14 @@ package stress
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/compare"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -31,9 +34,17 @@ type Results struct {
 	StopReason string `json:"stop_reason,omitempty"`
 	// ResumedFrom is the earlier run whose levels were reused.
 	ResumedFrom string `json:"resumed_from,omitempty"`
+	// MaxLevelWithinSLO is, in auto mode with an SLO, the highest level
+	// whose goodput ratio reached the attainment (0: none did); SLOSearch
+	// says how the search found it.
+	MaxLevelWithinSLO *float64            `json:"max_level_within_slo,omitempty"`
+	SLOSearch         *autoscan.SLOSearch `json:"slo_search,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }
+
+// p99Limit bounds the search for the samples a P99 needs.
+const p99Limit = 5000
 
 // Table is the results table, shared by the console and the CSV file.
 func Table(cfg Config, points []Point) report.Table[Point] {
@@ -65,6 +76,21 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 		num("Reqs", "requests", 0, func(p Point) float64 { return float64(p.NumRequests) }),
 		num("Errors", "errors", 0, func(p Point) float64 { return float64(p.Failed()) }),
 	}
+	if !cfg.SLO.IsZero() {
+		good := func(header, key string, dec int, get func(slo.Goodput) float64) report.Column[Point] {
+			return report.Column[Point]{Header: header, Key: key, Decimals: dec, Value: func(p Point) (float64, bool) {
+				if p.Goodput == nil {
+					return 0, false
+				}
+				return get(*p.Goodput), true
+			}}
+		}
+		cols = append(cols,
+			good("Goodput", "goodput_ratio", 2, func(g slo.Goodput) float64 { return g.Ratio }),
+			good("Good (req/s)", "goodput_rps", 2, func(g slo.Goodput) float64 { return g.RPS }),
+			good("Good Out Tput (tok/s)", "goodput_output_throughput_tok_s", 1, func(g slo.Goodput) float64 { return g.OutputThroughput }),
+		)
+	}
 	if cfg.TrafficMode == FixedRate {
 		cols = append(cols,
 			num("Sent (req/s)", "achieved_rate_req_s", 2, func(p Point) float64 { return p.AchievedRate }),
@@ -81,6 +107,19 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 		if p.Cut > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d cut (still receiving tokens at the end of the grace period), latencies exclude them", cfg.LevelName(p.Level), p.Cut))
 		}
+	}
+	var thin []string
+	for _, p := range points {
+		if p.NumRequests > 0 && !p.E2E.CI95.P99.Supported {
+			thin = append(thin, cfg.LevelName(p.Level))
+		}
+	}
+	if len(thin) > 0 {
+		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
+			strings.Join(thin, ", "), metrics.SamplesFor(99, p99Limit)))
+	}
+	if !cfg.SLO.IsZero() {
+		notes = append(notes, "goodput = requests sent in the window that succeeded and met the SLO "+cfg.SLO.String()+", as a share of all sent (failures included), per second, and their output tokens per second")
 	}
 	if cfg.TrafficMode == FixedClients {
 		notes = append(notes, "closed loop: latency is service time with N clients, each sending when its last request ends")
@@ -109,7 +148,7 @@ func Charts(cfg Config, points []Point) []report.Chart {
 	t50, t99 := func(p Point) float64 { return ms(p.TTFCP50) }, func(p Point) float64 { return ms(p.TTFCP99) }
 	i50, i99 := func(p Point) float64 { return p.InteractivityP50 }, func(p Point) float64 { return p.InteractivityP99 }
 	const slowest = "slowest 1%"
-	return []report.Chart{
+	charts := []report.Chart{
 		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: level, YLabel: "Throughput (tok/s)", LogX: true,
 			Series: []report.Series{series("Input", false, xy{lvl, in}), series("Output", true, xy{lvl, out})}},
 		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)",
@@ -125,6 +164,20 @@ func Charts(cfg Config, points []Point) []report.Chart {
 		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)",
 			Series: []report.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
 	}
+	if !cfg.SLO.IsZero() {
+		var good, sent report.Series
+		good.Name, sent.Name, sent.Dashed = "Good (met the SLO)", "Sent", true
+		for _, p := range points {
+			if p.Goodput == nil || p.WindowEndS <= p.WindowStartS {
+				continue
+			}
+			good.X, good.Y = append(good.X, p.Level), append(good.Y, p.Goodput.RPS)
+			sent.X, sent.Y = append(sent.X, p.Level), append(sent.Y, float64(p.Sent)/(p.WindowEndS-p.WindowStartS))
+		}
+		charts = append(charts, report.Chart{Name: "goodput_vs_load", Title: "Goodput vs Load (SLO " + cfg.SLO.String() + ")",
+			XLabel: level, YLabel: "Requests/s", LogX: true, Series: []report.Series{good, sent}})
+	}
+	return charts
 }
 
 // CompareValues are the headline numbers of each point, for comparing runs.
@@ -138,15 +191,23 @@ func CompareValues(cfg Config, points []Point) []compare.Value {
 		v := func(metric string, x float64, higher bool) compare.Value {
 			return compare.Value{Point: name, Order: p.Level, Metric: metric, Value: x, HigherIsBetter: higher}
 		}
+		bounded := func(metric string, x float64, iv metrics.Interval) compare.Value {
+			c := v(metric, ms(x), false)
+			c.Low, c.High, c.Bounded = ms(iv.Low), ms(iv.High), true
+			return c
+		}
 		out = append(out,
 			v("output_tok_s", p.OutputThroughput, true),
 			v("input_tok_s", p.InputThroughput, true),
-			v("e2e_p50_ms", ms(p.E2EP50), false),
-			v("e2e_p99_ms", ms(p.E2EP99), false),
-			v("ttfc_p50_ms", ms(p.TTFCP50), false),
-			v("ttfc_p99_ms", ms(p.TTFCP99), false),
+			bounded("e2e_p50_ms", p.E2EP50, p.E2E.CI95.Median),
+			bounded("e2e_p99_ms", p.E2EP99, p.E2E.CI95.P99),
+			bounded("ttfc_p50_ms", p.TTFCP50, p.TTFC.CI95.Median),
+			bounded("ttfc_p99_ms", p.TTFCP99, p.TTFC.CI95.P99),
 			v("interactivity_p50_tok_s", p.InteractivityP50, true),
 		)
+		if p.Goodput != nil {
+			out = append(out, v("goodput_ratio", p.Goodput.Ratio, true))
+		}
 	}
 	return out
 }

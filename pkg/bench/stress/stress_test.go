@@ -1,13 +1,16 @@
 package stress
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -61,6 +64,18 @@ func TestAnalyzeWindow(t *testing.T) {
 	rep := Check(cfg, []LevelRun{run}, []Point{p}, fidelity.DefaultBounds())
 	if rep.Failed() {
 		t.Errorf("clean level failed validation: %+v", rep.Checks)
+	}
+	// 16 samples bound a median but not a P99: the check and the table say so.
+	if !p.E2E.CI95.Median.Supported || p.E2E.CI95.P99.Supported {
+		t.Errorf("E2E CI95 = %+v, want a supported median and an unsupported P99", p.E2E.CI95)
+	}
+	for _, c := range rep.Checks {
+		if c.Name == "sample_count" && !strings.Contains(c.Detail, "P99s need >= 555") {
+			t.Errorf("sample_count detail %q does not say how many samples a P99 needs", c.Detail)
+		}
+	}
+	if notes := strings.Join(Table(cfg, []Point{p}).Notes, "\n"); !strings.Contains(notes, "P99 at c=1: too few samples") {
+		t.Errorf("table notes do not flag the P99:\n%s", notes)
 	}
 }
 
@@ -202,5 +217,66 @@ func TestCheckCountsEveryFailure(t *testing.T) {
 	run.EndReason = result.EndInterrupted
 	if st, _ := status(run, p, "no_errors"); st != validate.Pass || p.Canceled != 1 {
 		t.Errorf("interrupted request: no_errors %s, canceled %d; want PASS, 1 canceled", st, p.Canceled)
+	}
+}
+
+// Goodput judges the requests sent in the window, failures included, and
+// divides by the window: an SLO above the requests' latencies passes all
+// of them, one below passes none.
+func TestAnalyzeGoodput(t *testing.T) {
+	t.Parallel()
+	run := LevelRun{Level: 1, EndReason: result.EndCompleted, Config: LevelRunConditions{
+		TrafficMode: FixedClients, PointDuration: sec(10), WarmupDuration: sec(2), GracePeriod: sec(1)}}
+	// One request every 500 ms; the window [2 s, 10 s] holds i = 4..19.
+	for i := range 20 {
+		run.Requests = append(run.Requests, req(i, time.Duration(i)*500*time.Millisecond))
+	}
+	// Two of the window's requests fail.
+	for _, i := range []int{6, 7} {
+		run.Requests[i].ErrClass, run.Requests[i].Err = result.ErrHTTPStatus, "500"
+	}
+	ms := func(n int) result.Seconds { return result.Seconds(time.Duration(n) * time.Millisecond) }
+	tests := []struct {
+		name string
+		slo  slo.SLO
+		good int
+	}{
+		{"tpot just above the truth (100 ms)", slo.SLO{TPOT: ms(101)}, 14},
+		{"tpot just below", slo.SLO{TPOT: ms(99)}, 0},
+		{"ttfc above (50 ms), e2e above (350 ms)", slo.SLO{TTFC: ms(51), E2E: ms(351)}, 14},
+		{"e2e below", slo.SLO{E2E: ms(349)}, 0},
+	}
+	for _, tt := range tests {
+		p := AnalyzeSLO(run, tt.slo)
+		want := slo.Goodput{Good: tt.good, Judged: 16, Ratio: float64(tt.good) / 16, RPS: float64(tt.good) / 8, OutputThroughput: float64(4*tt.good) / 8}
+		if p.Goodput == nil || *p.Goodput != want {
+			t.Errorf("%s: Goodput = %+v, want %+v", tt.name, p.Goodput, want)
+		}
+	}
+	if p := AnalyzeSLO(run, slo.SLO{}); p.Goodput != nil {
+		t.Errorf("no SLO: Goodput = %+v, want nil", p.Goodput)
+	}
+	cfg := baseConfig()
+	cfg.SLO = slo.SLO{TPOT: ms(101)}
+	p := AnalyzeSLO(run, cfg.SLO)
+	var csv strings.Builder
+	if err := report.WriteCSV(&csv, Table(cfg, []Point{p})); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csv.String(), "goodput_ratio,goodput_rps,goodput_output_throughput_tok_s") || !strings.Contains(csv.String(), ",0.875,1.75,7") {
+		t.Errorf("CSV lacks the goodput columns or values:\n%s", csv.String())
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"goodput_ratio":0.875`, `"goodput_rps":1.75`, `"goodput_output_throughput":7`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("results entry lacks %s", key)
+		}
+	}
+	charts := Charts(cfg, []Point{p})
+	if last := charts[len(charts)-1]; last.Name != "goodput_vs_load" || last.Series[0].Y[0] != 1.75 {
+		t.Errorf("last chart = %+v, want goodput_vs_load at 1.75 req/s", last)
 	}
 }

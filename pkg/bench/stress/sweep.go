@@ -78,6 +78,9 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	if d.Resume != nil {
 		res.ResumedFrom = d.Resume.Dir
 	}
+	if s.search != nil {
+		res.SLOSearch, res.MaxLevelWithinSLO = s.search, &s.search.MaxLevel
+	}
 	res.EndReason = runner.EndReason(ctx)
 	if errors.Is(err, runner.ErrServerFailing) && ctx.Err() == nil {
 		// Recorded, and failed by the server_healthy check: not a run error.
@@ -94,6 +97,9 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	if !d.SkipValidation {
 		rep := res.check(d.CheckBounds())
 		res.Validation = &rep
+	} else if len(cfg.Thresholds) > 0 {
+		res.Validation = &validate.Report{}
+		res.Validation.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 	}
 	if ctx.Err() != nil {
 		// An interrupted run is not a failure: what ran is kept.
@@ -102,13 +108,18 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	return res, err
 }
 
-// check runs the validity checks of res, whose Levels hold their records.
+// check runs the validity checks of res, whose Levels hold their records,
+// and its thresholds.
 func (res Results) check(bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, res.Levels, res.Results, bounds)
 	for _, p := range res.Results {
 		if p.Server != nil {
 			p.Server.Check(&rep, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
 		}
+	}
+	var err error
+	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
+		rep.Add("thresholds", "", validate.Fail, "%v", err)
 	}
 	return rep
 }
@@ -123,6 +134,8 @@ type sweep struct {
 	// failing counts the levels in a row that ended early because the
 	// server kept failing; the run stops at the second.
 	failing int
+	// search is the auto mode's SLO search, when it ran.
+	search *autoscan.SLOSearch
 }
 
 // errServerFailing ends a sweep whose server failed two levels in a row.
@@ -134,7 +147,7 @@ func (s *sweep) reuse() error {
 		return nil
 	}
 	for _, r := range s.d.Resume.Levels {
-		p := Analyze(r)
+		p := AnalyzeSLO(r, s.cfg.SLO)
 		s.runs[r.Level], s.points[r.Level] = r, p
 		s.next = max(s.next, r.Index+1)
 		if err := s.d.Save(s.cfg.LevelName(r.Level)+"/"+RecordsFile, r.Requests); err != nil {
@@ -161,7 +174,7 @@ func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, er
 		s.failing = 0
 	}
 	s.next++
-	p := Analyze(run)
+	p := AnalyzeSLO(run, s.cfg.SLO)
 	p.Server = s.d.ServerSummary(run.Began, time.Now())
 	s.runs[level], s.points[level] = run, p
 	if err != nil {
@@ -199,6 +212,9 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			return scanPoint(p), nil
 		}
 		plan, err := autoscan.Auto(ctx, s.cfg.Auto, measured, probe)
+		if err == nil && !s.cfg.SLO.IsZero() && ctx.Err() == nil {
+			err = s.searchSLO(ctx)
+		}
 		return &plan, err
 	}
 	for _, level := range Levels(s.cfg) {
@@ -215,6 +231,30 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 		}
 	}
 	return nil, nil
+}
+
+// searchSLO bisects between the highest level that met the SLO and the
+// lowest above it that missed, to within autoscan.DefaultBisectTolerance.
+func (s *sweep) searchSLO(ctx context.Context) error {
+	attain := s.cfg.Attainment()
+	met := func(p Point) bool { return p.Goodput != nil && p.Goodput.Ratio >= attain }
+	measured := map[float64]bool{}
+	for level, p := range s.points {
+		if p.Complete {
+			measured[level] = met(p)
+		}
+	}
+	search, err := autoscan.Bisect(ctx, measured, autoscan.DefaultBisectTolerance, s.cfg.TrafficMode == FixedClients,
+		func(ctx context.Context, level float64) (bool, error) {
+			run, p, err := s.measure(ctx, level)
+			if err == nil && !run.Complete() {
+				err = fmt.Errorf("level %s: %w", s.cfg.LevelName(level), context.Cause(ctx))
+			}
+			return met(p), err
+		})
+	s.search = &search
+	s.d.Log().Info("slo search done", "max_level_within_slo", search.MaxLevel, "reason", search.Reason)
+	return err
 }
 
 // scanPoint is what the auto scan needs of a point.
@@ -362,7 +402,7 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 			return res, validate.Report{}, fmt.Errorf("level %s: %w", res.Config.LevelName(lr.Level), err)
 		}
 		res.Levels[i].Requests = reqs
-		p := Analyze(res.Levels[i])
+		p := AnalyzeSLO(res.Levels[i], res.Config.SLO)
 		p.Server = saved[lr.Level].Server
 		res.Results = append(res.Results, p)
 	}

@@ -84,27 +84,121 @@ func Banner(w io.Writer, title string, rows [][2]string, opts Options) error {
 	return render(w, g, opts)
 }
 
-// Validation writes every check of r as Status | Check | Detail, then the
-// summary line ("7 passed, 1 warnings, 0 failures"). The title says
-// "Failures Detected" when a check failed.
+// Validation writes the checks of r as Status | Check | Passed | Detail,
+// one row per check across all points ("batch_held PASS 10/10") and a
+// detail row for each point that warned or failed, then the summary line
+// ("7 passed, 1 warnings, 0 failures"). The title says "Failures
+// Detected" when a check failed. The thresholds of r, if any, follow in
+// their own table (Thresholds). validation.json keeps every check.
 func Validation(w io.Writer, r validate.Report, opts Options) error {
+	if len(r.Checks) > 0 || len(r.Thresholds) == 0 {
+		if err := checks(w, r, opts); err != nil {
+			return err
+		}
+	}
+	if len(r.Thresholds) > 0 {
+		return Thresholds(w, r.Thresholds, opts)
+	}
+	return nil
+}
+
+// Thresholds writes one row per threshold across the points (its worst
+// status and how many points held), then a row per point where it was
+// crossed or not measured, then the counts.
+func Thresholds(w io.Writer, ths []validate.Check, opts Options) error {
+	g := grid{
+		title:  "Thresholds",
+		header: []string{"Status", "Threshold", "Held", "Value"},
+		right:  []bool{false, false, true, false},
+		rows:   grouped(ths, opts),
+	}
+	held, crossed := 0, 0
+	for _, c := range ths {
+		switch c.Status {
+		case validate.Pass:
+			held++
+		case validate.Fail:
+			crossed++
+		}
+	}
+	if crossed > 0 {
+		g.title = "Thresholds — Crossed"
+	}
+	g.notes = []string{fmt.Sprintf("%d held, %d crossed, %d not measured (every point: thresholds in validation.json)", held, crossed, len(ths)-held-crossed)}
+	return render(w, g, opts)
+}
+
+// checks writes the validity checks of r, one row per check across the
+// points and a detail row per WARN or FAIL.
+func checks(w io.Writer, r validate.Report, opts Options) error {
 	g := grid{
 		title:  "Post-Run Validation",
-		header: []string{"Status", "Check", "Detail"},
-		right:  []bool{false, false, false},
-		notes:  []string{r.Summary()},
+		header: []string{"Status", "Check", "Passed", "Detail"},
+		right:  []bool{false, false, true, false},
+		rows:   grouped(r.Checks, opts),
+		notes:  []string{r.Summary() + " (every check: validation.json)"},
 	}
 	if r.Failed() {
 		g.title = "Post-Run Validation — Failures Detected"
 	}
-	for _, c := range r.Checks {
-		status := string(c.Status)
-		if opts.Color {
-			status = statusColors(c.Status).Sprint(status)
-		}
-		g.rows = append(g.rows, []string{status, c.Title(), c.Detail})
-	}
 	return render(w, g, opts)
+}
+
+// grouped folds checks of one name into one row: the worst status, the
+// name, passed/total and, for a single check, its detail. A name checked
+// at several points is followed by a row per WARN or FAIL point, with its
+// label and detail. Names keep the order of their first check.
+func grouped(cs []validate.Check, opts Options) [][]string {
+	var names []string
+	byName := map[string][]validate.Check{}
+	for _, c := range cs {
+		if _, ok := byName[c.Name]; !ok {
+			names = append(names, c.Name)
+		}
+		byName[c.Name] = append(byName[c.Name], c)
+	}
+	paint := func(s validate.Status) string {
+		if opts.Color {
+			return statusColors(s).Sprint(string(s))
+		}
+		return string(s)
+	}
+	var rows [][]string
+	for _, name := range names {
+		group := byName[name]
+		worst, passed := validate.Pass, 0
+		for _, c := range group {
+			if c.Status == validate.Pass {
+				passed++
+			}
+			if rank(c.Status) > rank(worst) {
+				worst = c.Status
+			}
+		}
+		count := fmt.Sprintf("%d/%d", passed, len(group))
+		if len(group) == 1 {
+			rows = append(rows, []string{paint(worst), group[0].Title(), count, group[0].Detail})
+			continue
+		}
+		rows = append(rows, []string{paint(worst), name, count, ""})
+		for _, c := range group {
+			if c.Status != validate.Pass {
+				rows = append(rows, []string{paint(c.Status), "  " + c.Label, "", c.Detail})
+			}
+		}
+	}
+	return rows
+}
+
+// rank orders statuses from best to worst.
+func rank(s validate.Status) int {
+	switch s {
+	case validate.Fail:
+		return 2
+	case validate.Warn:
+		return 1
+	}
+	return 0
 }
 
 // statusColors returns the colours of a check status.

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,54 @@ func sampleReport() validate.Report {
 	return r
 }
 
+// decodeLikeReport is a 10-point run: batch_held passes at nine points and
+// warns at one, no_errors passes everywhere, and two thresholds are
+// checked at every point, one crossed at two of them.
+func decodeLikeReport() validate.Report {
+	var r validate.Report
+	for bs := 1; bs <= 512; bs *= 2 {
+		label := fmt.Sprintf("bs=%d,il=128", bs)
+		r.Add("no_errors", label, validate.Pass, "all requests succeeded")
+		if bs == 256 {
+			r.Add("batch_held", label, validate.Warn, "at most 200 of the 256 requests decoded at once")
+		} else {
+			r.Add("batch_held", label, validate.Pass, "all %d requests decoded together", bs)
+		}
+	}
+	r.Add("run_complete", "", validate.Pass, "every combination ran")
+	for bs := 1; bs <= 512; bs *= 2 {
+		label := fmt.Sprintf("bs=%d,il=128", bs)
+		r.Thresholds = append(r.Thresholds, validate.Check{Name: "tbt_p99<20ms", Label: label, Status: validate.Pass, Detail: "tbt_p99 = 10.00 ms"})
+		c := validate.Check{Name: "decode_tokens_per_s>100", Label: label, Status: validate.Pass, Detail: "decode_tokens_per_s = 500.0 tok/s"}
+		if bs <= 2 {
+			c.Status, c.Detail = validate.Fail, "decode_tokens_per_s = 90.0 tok/s, crossing > 100.0 tok/s"
+		}
+		r.Thresholds = append(r.Thresholds, c)
+	}
+	return r
+}
+
+// The grouped verdict: one row per check with passed/total, detail rows
+// only where a point warned or failed.
+func TestValidationGrouped(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	if err := Validation(&b, decodeLikeReport(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"batch_held", "9/10", "bs=256,il=128", "at most 200", "no_errors", "10/10",
+		"Thresholds — Crossed", "decode_tokens_per_s>100", "8/10", "bs=2,il=128", "18 held, 2 crossed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Passing points get no row of their own.
+	if strings.Contains(out, "bs=8,il=128") || strings.Count(out, "all requests succeeded") != 0 {
+		t.Errorf("passing points are listed:\n%s", out)
+	}
+}
+
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -98,6 +147,7 @@ func TestGolden(t *testing.T) {
 			}, Options{})
 		}},
 		{"TestValidation.golden", func(b *bytes.Buffer) error { return Validation(b, sampleReport(), Options{}) }},
+		{"TestValidationGrouped.golden", func(b *bytes.Buffer) error { return Validation(b, decodeLikeReport(), Options{}) }},
 		{"TestValidationPass.golden", func(b *bytes.Buffer) error {
 			var r validate.Report
 			r.Add("session count", "", validate.Pass, "30 of 30 requests completed")

@@ -40,12 +40,12 @@ func ExampleValidation() {
 	r.Add("session count", "", validate.Pass, "30 of 30 requests completed")
 	_ = console.Validation(os.Stdout, r, console.Options{Box: console.Light})
 	// Output:
-	// ┌──────────────────────────────────────────────────────┐
-	// │                  Post-Run Validation                 │
-	// ├────────┬───────────────┬─────────────────────────────┤
-	// │ Status │ Check         │ Detail                      │
-	// ├────────┼───────────────┼─────────────────────────────┤
-	// │ PASS   │ session count │ 30 of 30 requests completed │
-	// └────────┴───────────────┴─────────────────────────────┘
-	// 1 passed, 0 warnings, 0 failures
+	// ┌───────────────────────────────────────────────────────────────┐
+	// │                      Post-Run Validation                      │
+	// ├────────┬───────────────┬────────┬─────────────────────────────┤
+	// │ Status │ Check         │ Passed │ Detail                      │
+	// ├────────┼───────────────┼────────┼─────────────────────────────┤
+	// │ PASS   │ session count │    1/1 │ 30 of 30 requests completed │
+	// └────────┴───────────────┴────────┴─────────────────────────────┘
+	// 1 passed, 0 warnings, 0 failures (every check: validation.json)
 }
