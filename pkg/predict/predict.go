@@ -140,7 +140,12 @@ func FromRuns(src Source, assumed simengine.Profile) (simengine.Profile, Fit, er
 	fit.Assumed = append(fit.Assumed, fmt.Sprintf("KV cache %d tokens and context %d tokens, from %s", p.KVCacheTokens, p.MaxModelLen, assumed.Name))
 
 	all := append(obs, decObs...)
-	if p.Cost, err = simengine.FitObserved(all, assumed.Cost); err != nil {
+	// Attention within a chunk and the per-chunk cost of reading cached
+	// tokens are second-order: fitted from a few TTFCs they trade against
+	// the per-token cost and the knee. They are kept as assumed.
+	fit.Assumed = append(fit.Assumed, fmt.Sprintf("attention within a chunk (%s) and the per-chunk cost of cached tokens (%s), from %s",
+		simengine.TermPrefillSquare, simengine.TermPrefillPastChunk, assumed.Name))
+	if p.Cost, err = simengine.FitObserved(all, assumed.Cost, simengine.TermPrefillSquare, simengine.TermPrefillPastChunk); err != nil {
 		return p, fit, fmt.Errorf("fit a profile: %w", err)
 	}
 	fit.Prefill = residuals(p, obs, labels)

@@ -143,6 +143,16 @@ func fitCostModel(pts []calibrationPoint) (CostModel, error) {
 	return FitObserved(obs, CostModel{})
 }
 
+// Cost model terms that FitObserved can be told to keep at their assumed
+// values (named as in the profile's JSON).
+const (
+	TermPrefillSquare    = "prefill_square_ns"
+	TermPrefillPastChunk = "prefill_past_chunk_ms"
+)
+
+// termIndex maps a term's name to its feature.
+var termIndex = map[string]int{TermPrefillSquare: 5, TermPrefillPastChunk: 6}
+
 // Observation is the measured duration of a sequence of engine
 // iterations: one iteration, one decode step, or the prefill iterations of
 // a lone request up to its first token.
@@ -160,8 +170,18 @@ type Observation struct {
 // tokens 0..maxKnee, keeping the knee whose objective is smallest. A term
 // that no observation exercises (its feature is zero in every one, e.g.
 // attention to cached tokens when no prompt was longer than a chunk) cannot
-// be fitted: it keeps its value in assumed.
-func FitObserved(obs []Observation, assumed CostModel) (CostModel, error) {
+// be fitted: it keeps its value in assumed, as do the terms named in keep
+// (Term* constants): second-order terms that a few noisy observations
+// would otherwise trade against the first-order ones.
+func FitObserved(obs []Observation, assumed CostModel, keep ...string) (CostModel, error) {
+	var kept [costFeatures]bool
+	for _, name := range keep {
+		j, ok := termIndex[name]
+		if !ok {
+			return CostModel{}, fmt.Errorf("fit: no term %q can be kept", name)
+		}
+		kept[j] = true
+	}
 	groups := map[string]int{}
 	for _, o := range obs {
 		groups[o.Group]++
@@ -169,7 +189,7 @@ func FitObserved(obs []Observation, assumed CostModel) (CostModel, error) {
 	var best CostModel
 	bestObj := math.Inf(1)
 	for knee := 0.0; knee <= maxKnee; knee++ {
-		m, obj, err := fitAtKnee(obs, groups, knee, assumed)
+		m, obj, err := fitAtKnee(obs, groups, knee, assumed, kept)
 		if err == nil && obj < bestObj {
 			bestObj, best = obj, m
 		}
@@ -184,7 +204,7 @@ func FitObserved(obs []Observation, assumed CostModel) (CostModel, error) {
 // objective. Costs are never negative: a term the unconstrained fit makes
 // negative is set to 0 and the rest fitted again (an active-set
 // approximation of non-negative least squares).
-func fitAtKnee(obs []Observation, groups map[string]int, knee float64, assumed CostModel) (CostModel, float64, error) {
+func fitAtKnee(obs []Observation, groups map[string]int, knee float64, assumed CostModel, kept [costFeatures]bool) (CostModel, float64, error) {
 	fixed := assumed.coefficients()
 	rows := make([][costFeatures]float64, len(obs))
 	var free [costFeatures]bool
@@ -193,7 +213,7 @@ func fitAtKnee(obs []Observation, groups map[string]int, knee float64, assumed C
 			f := s.features(knee)
 			for j := range f {
 				rows[i][j] += f[j]
-				free[j] = free[j] || f[j] != 0
+				free[j] = !kept[j] && (free[j] || f[j] != 0)
 			}
 		}
 	}
