@@ -95,23 +95,8 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	if c.ValidateOnly {
 		return validateOnly(e, b, cmp, other)
 	}
-	plan, err := b.start()
+	s, dir, err := setUp(ctx, e, b, log)
 	if err != nil {
-		return err
-	}
-	if err := checkOutputDir(c.OutputDir, b.bench()); err != nil {
-		return err
-	}
-	for _, w := range plan.warnings {
-		log.Warn(w)
-	}
-	s, dir, err := beginRun(ctx, e, c, log, plan)
-	if err != nil {
-		if ctx.Err() != nil {
-			// The setup failed because the user stopped it, not because
-			// the server or the flags are wrong.
-			return exitError{code: ExitInterrupted, err: errors.New("interrupted during setup: nothing was measured")}
-		}
 		return err
 	}
 	defer s.close()
@@ -143,6 +128,29 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 		return err
 	}
 	return verdict(e, v, runErr)
+}
+
+// setUp prepares benchmark b's run: its plan, the output folder check, the
+// session with the server and the run folder (beginRun).
+func setUp(ctx context.Context, e *env, b benchmark, log *slog.Logger) (*session, *report.Dir, error) {
+	c := b.common()
+	plan, err := b.start()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOutputDir(c.OutputDir, b.bench()); err != nil {
+		return nil, nil, err
+	}
+	for _, w := range plan.warnings {
+		log.Warn(w)
+	}
+	s, dir, err := beginRun(ctx, e, c, log, plan)
+	if err != nil && ctx.Err() != nil {
+		// The setup failed because the user stopped it, not because the
+		// server or the flags are wrong.
+		return nil, nil, exitError{code: ExitInterrupted, err: errors.New("interrupted during setup: nothing was measured")}
+	}
+	return s, dir, err
 }
 
 // verdict turns a finished run into its exit: an interrupt (130, always:
