@@ -168,3 +168,37 @@ func TestStressAutoDeadServer(t *testing.T) {
 		t.Errorf("end %q (%s) with %d levels, want server_failing after 1", res.EndReason, res.StopReason, len(res.Levels))
 	}
 }
+
+// A password in --api-base is never printed nor saved: the banner, the
+// results and the records carry the URL with the password redacted.
+func TestAPIBasePasswordRedacted(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{TTFT: time.Millisecond})
+	base := strings.Replace(srv.URL, "http://", "http://user:s3cr3t-pw@", 1)
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, "--api-base", base, "--input-lengths", "64",
+		"--samples-per-length", "2", "--output-dir", out, "--max-client-lag", "10s")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, "s3cr3t-pw") {
+		t.Errorf("the password was printed:\n%s\n%s", stdout, stderr)
+	}
+	err := filepath.Walk(filepath.Join(out, "prefill"), func(path string, info os.FileInfo, err error) error {
+		if err != nil || !info.Mode().IsRegular() {
+			return err // folders, and the latest link
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), "s3cr3t-pw") {
+			t.Errorf("%s holds the password", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := readResults[prefill.Results](t, filepath.Join(out, "prefill", "latest", prefill.ResultsFile))
+	if !strings.Contains(res.Settings.APIBase, "user:xxxxx@") {
+		t.Errorf("settings.api_base = %q, want the URL with the password redacted", res.Settings.APIBase)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -76,7 +77,9 @@ func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error
 		return usageError{err}
 	}
 	s.client = cl
-	model, err := s.resolveModel(ctx, c.Model, base)
+	// shown is the base URL as printed and saved: without a password.
+	shown := redactURL(base)
+	model, err := s.resolveModel(ctx, c.Model, shown)
 	if err != nil {
 		return err
 	}
@@ -86,11 +89,11 @@ func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error
 		nonce = 0
 	}
 	s.settings = result.Settings{
-		APIBase: base, Server: server, Model: model, Endpoint: c.Endpoint, Seed: c.Seed,
+		APIBase: shown, Server: server, Model: model, Endpoint: c.Endpoint, Seed: c.Seed,
 		PromptNonce: nonce, PromptSalt: !c.NoPromptSalt, NonStandard: !c.NoExtraFields,
 		RequestTimeoutS: c.RequestTimeout.D().Seconds(), BenchmarkTimeoutS: c.BenchmarkTimeout.D().Seconds(),
 	}
-	if err := s.preflight(ctx, base); err != nil {
+	if err := s.preflight(ctx, shown); err != nil {
 		return err
 	}
 	s.probeServer(ctx, c.NoExtraFields)
@@ -204,15 +207,15 @@ func (s *session) preflight(ctx context.Context, base string) error {
 	case client.SetupUnknownModel:
 		return usagef("--model %q: the server does not know it (%s)", s.settings.Model, se.Message)
 	case client.SetupNoEndpoint:
-		return usagef("%s answered %d: this server has no %s endpoint (try --endpoint %s, or check --api-base)", se.URL, se.Status, ep, otherEndpoint(ep))
+		return usagef("%s answered %d: this server has no %s endpoint (try --endpoint %s, or check --api-base)", redactURL(se.URL), se.Status, ep, otherEndpoint(ep))
 	case client.SetupUnauthorized:
 		return usagef("the server refused the API key (%d): set --api-key or VEEKSHA_API_KEY", se.Status)
 	case client.SetupHTTPStatus:
-		return usagef("the server answered %d to a test request at %s: %s", se.Status, se.URL, se.Message)
+		return usagef("the server answered %d to a test request at %s: %s", se.Status, redactURL(se.URL), se.Message)
 	case client.SetupTimedOut:
 		return usagef("the server at %s did not answer a test request within %v", base, setupTimeout)
 	}
-	return usagef("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", se.URL, se.Class, se.Message)
+	return usagef("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", redactURL(se.URL), se.Class, se.Message)
 }
 
 func otherEndpoint(e string) string {
@@ -378,4 +381,14 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 		}
 	}
 	return s, dir, nil
+}
+
+// redactURL is u with any password replaced by "xxxxx", for printing and
+// saving; u unchanged when it does not parse.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Redacted()
 }

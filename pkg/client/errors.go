@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -52,11 +53,11 @@ type Error struct {
 func (e *Error) Error() string {
 	switch {
 	case e.Status == 0 && e.unreachable():
-		return fmt.Sprintf("%s: no server is listening at %s: %v", e.Op, e.URL, e.Err)
+		return fmt.Sprintf("%s: no server is listening at %s: %v", e.Op, redact(e.URL), e.Err)
 	case e.Status == 0:
-		return fmt.Sprintf("%s: %s: %v", e.Op, e.URL, e.Err)
+		return fmt.Sprintf("%s: %s: %v", e.Op, redact(e.URL), e.Err)
 	}
-	return fmt.Sprintf("%s: %s answered HTTP %d: %s", e.Op, e.URL, e.Status, e.Message)
+	return fmt.Sprintf("%s: %s answered HTTP %d: %s", e.Op, redact(e.URL), e.Status, e.Message)
 }
 
 // Unwrap returns the transport error, if any.
@@ -108,4 +109,14 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// redact is u with any password replaced by "xxxxx": error messages are
+// printed and saved, the credentials in a base URL never are.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Redacted()
 }

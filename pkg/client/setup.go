@@ -109,15 +109,15 @@ func (e *SetupError) Error() string {
 	var why string
 	switch e.Kind {
 	case SetupUnreachable:
-		why = "no server is listening at " + e.URL
+		why = "no server is listening at " + redact(e.URL)
 	case SetupUnauthorized:
-		why = fmt.Sprintf("%s refused the API key (HTTP %d)", e.URL, e.Status)
+		why = fmt.Sprintf("%s refused the API key (HTTP %d)", redact(e.URL), e.Status)
 	case SetupNoModelList:
-		why = "could not list the models at " + e.URL
+		why = "could not list the models at " + redact(e.URL)
 	case SetupNoModels:
-		why = e.URL + " lists no models"
+		why = redact(e.URL) + " lists no models"
 	case SetupUnknownModel:
-		why = fmt.Sprintf("model %q is not served by %s", e.Model, e.URL)
+		why = fmt.Sprintf("model %q is not served by %s", e.Model, redact(e.URL))
 		if len(e.Models) > 0 {
 			why += " (it serves: " + strings.Join(e.Models, ", ") + ")"
 		}
