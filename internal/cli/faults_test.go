@@ -202,3 +202,25 @@ func TestAPIBasePasswordRedacted(t *testing.T) {
 		t.Errorf("settings.api_base = %q, want the URL with the password redacted", res.Settings.APIBase)
 	}
 }
+
+// Stress ignores --benchmark-timeout, as the original did, and says so
+// once when it is given.
+func TestStressSaysItIgnoresBenchmarkTimeout(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{TTFT: time.Millisecond})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Stress, "--api-base", srv.URL, "--input-length", "64", "--output-length", "4",
+		"--concurrency-levels", "1", "--point-duration", "1", "--warmup-duration", "0", "--benchmark-timeout", "5",
+		"--output-dir", out, "--quiet", "--skip-validation")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if n := strings.Count(stderr, "stress ignores it"); n != 1 {
+		t.Errorf("stderr says %d times that --benchmark-timeout is ignored, want once:\n%s", n, stderr)
+	}
+	_, _, stderr = runCLI(t, t.Context(), Stress, "--api-base", srv.URL, "--input-length", "64", "--output-length", "4",
+		"--concurrency-levels", "1", "--point-duration", "1", "--warmup-duration", "0", "--output-dir", out, "--quiet", "--skip-validation")
+	if strings.Contains(stderr, "stress ignores it") {
+		t.Errorf("warned about --benchmark-timeout without it:\n%s", stderr)
+	}
+}

@@ -144,6 +144,9 @@ func (c *StressCmd) start() (runStart, error) {
 	if resumed != "" {
 		rows = append(rows, [2]string{"Resumed from", resumed})
 	}
+	if c.explicit["benchmark-timeout"] {
+		warnings = append(warnings, "--benchmark-timeout bounds a prefill run or a decode (batch, length) run; stress ignores it: each level lasts --point-duration plus at most --grace-period")
+	}
 	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings}, nil
 }
 
