@@ -222,16 +222,25 @@ func Stair(lengths []int, samples int) []int {
 	return out
 }
 
+// MaxLength is the longest prompt accepted, in tokens: longer than any
+// model's context today, and short enough that building the prompt cannot
+// exhaust the client's memory.
+const MaxLength = 1 << 21
+
 // CheckLengths reports the problems with a list of prompt lengths given
-// with flag: an empty list, and every length that is not positive.
+// with flag: an empty list, and every length that is not positive or is
+// longer than MaxLength.
 func CheckLengths(flag string, lengths []int) []error {
 	var errs []error
 	if len(lengths) == 0 {
 		errs = append(errs, fmt.Errorf("%s must list at least one length", flag))
 	}
 	for _, l := range lengths {
-		if l <= 0 {
+		switch {
+		case l <= 0:
 			errs = append(errs, fmt.Errorf("%s %d: lengths must be positive", flag, l))
+		case l > MaxLength:
+			errs = append(errs, fmt.Errorf("%s %d: longer than any model's context (at most %d tokens)", flag, l, MaxLength))
 		}
 	}
 	return errs

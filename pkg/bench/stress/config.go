@@ -9,6 +9,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/sampler"
 	"github.com/veeksha-go/veeksha/pkg/slo"
 )
 
@@ -100,9 +101,7 @@ type Config struct {
 // Validate reports every problem with c, naming the flag at fault.
 func (c Config) Validate() error {
 	var errs []error
-	if c.InputLength <= 0 {
-		errs = append(errs, fmt.Errorf("--input-length %d: must be positive", c.InputLength))
-	}
+	errs = append(errs, sampler.CheckLengths("--input-length", []int{c.InputLength})...)
 	if c.OutputLength <= 0 {
 		errs = append(errs, fmt.Errorf("--output-length %d: must be positive", c.OutputLength))
 	}
@@ -135,6 +134,8 @@ func (c Config) Validate() error {
 		for _, l := range c.Levels {
 			if !(l > 0) || math.IsInf(l, 0) {
 				errs = append(errs, fmt.Errorf("--concurrency-levels %v: levels must be positive", l))
+			} else if err := c.checkLevel("--concurrency-levels", l); err != nil {
+				errs = append(errs, err)
 			} else if c.TrafficMode == FixedClients && l != math.Trunc(l) {
 				errs = append(errs, fmt.Errorf("--concurrency-levels %v: a number of clients must be a whole number", l))
 			}
@@ -142,6 +143,9 @@ func (c Config) Validate() error {
 	case Range:
 		if c.RangeMin < 1 {
 			errs = append(errs, fmt.Errorf("--concurrency-min %v: must be at least 1", c.RangeMin))
+		}
+		if err := c.checkLevel("--concurrency-max", c.RangeMax); err != nil {
+			errs = append(errs, err)
 		}
 		if c.RangeMax <= c.RangeMin {
 			errs = append(errs, fmt.Errorf("--concurrency-max %v must exceed --concurrency-min %v", c.RangeMax, c.RangeMin))
@@ -161,6 +165,8 @@ func (c Config) Validate() error {
 		}
 		if c.Auto.MaxLevel < 0 {
 			errs = append(errs, fmt.Errorf("--auto-max-level %v: must not be negative", c.Auto.MaxLevel))
+		} else if err := c.checkLevel("--auto-max-level", c.Auto.MaxLevel); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--stress-mode %q: want manual, range or auto", c.Mode))
@@ -168,13 +174,35 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Bounds on a level, so that a plan never asks for more than one client
+// process can hold: MaxClients concurrent clients, or MaxArrivals
+// open-loop arrivals in one point (each is scheduled in advance).
+const (
+	MaxClients  = 100_000
+	MaxArrivals = 10_000_000
+)
+
+// checkLevel refuses a level the client could not hold.
+func (c Config) checkLevel(flag string, level float64) error {
+	if c.TrafficMode == FixedRate {
+		if n := level * c.PointDuration.D().Seconds(); n > MaxArrivals {
+			return fmt.Errorf("%s %v: %v requests/s for %v is %.3g arrivals, more than one client process can schedule (at most %d a point)", flag, level, level, c.PointDuration, n, MaxArrivals)
+		}
+		return nil
+	}
+	if level > MaxClients {
+		return fmt.Errorf("%s %v: more clients than one client process can hold (at most %d)", flag, level, MaxClients)
+	}
+	return nil
+}
+
 // LevelName is a level as written in folders and labels: "c=8" for
 // clients, "qps=2.5" for rates.
 func (c Config) LevelName(level float64) string {
 	if c.TrafficMode == FixedRate {
-		return "qps=" + strconv.FormatFloat(level, 'g', -1, 64)
+		return "qps=" + strconv.FormatFloat(level, 'f', -1, 64)
 	}
-	return "c=" + strconv.FormatFloat(level, 'g', -1, 64)
+	return "c=" + strconv.FormatFloat(level, 'f', -1, 64)
 }
 
 // LevelHeader is the level column's name: Concurrency or QPS.

@@ -64,7 +64,7 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 		levelKey = "qps"
 	}
 	cols := []report.Column[Point]{
-		{Header: cfg.LevelHeader(), Key: levelKey, Text: func(p Point) string { return strconv.FormatFloat(p.Level, 'g', -1, 64) }},
+		{Header: cfg.LevelHeader(), Key: levelKey, Text: func(p Point) string { return strconv.FormatFloat(p.Level, 'f', -1, 64) }},
 		num("In Tput (tok/s)", "input_throughput_tok_s", 1, func(p Point) float64 { return p.InputThroughput }),
 		num("Out Tput (tok/s)", "output_throughput_tok_s", 1, func(p Point) float64 { return p.OutputThroughput }),
 		lat("E2E P50 (ms)", "e2e_p50_ms", func(p Point) float64 { return p.E2EP50 }),

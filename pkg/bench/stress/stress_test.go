@@ -151,6 +151,24 @@ func TestConfigValidate(t *testing.T) {
 	if got := c.LevelName(2.5); got != "qps=2.5" {
 		t.Errorf("LevelName(2.5) = %q", got)
 	}
+	if got := c.LevelName(2e6); got != "qps=2000000" {
+		t.Errorf("LevelName(2e6) = %q, want no exponent in a folder name", got)
+	}
+	// Levels the client cannot hold are refused before any work.
+	c.Levels = []float64{1e8}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "more than one client process can schedule") {
+		t.Errorf("Validate(fixed-rate 1e8) = %v", err)
+	}
+	c = baseConfig()
+	c.Levels = []float64{1e9}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "at most 100000") {
+		t.Errorf("Validate(1e9 clients) = %v", err)
+	}
+	c = baseConfig()
+	c.InputLength = 9999999999
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "longer than any model's context") {
+		t.Errorf("Validate(--input-length 9999999999) = %v", err)
+	}
 }
 
 // Failures count wherever they were sent: two HTTP 500s in the warm-up
