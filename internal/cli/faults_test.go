@@ -224,3 +224,23 @@ func TestStressSaysItIgnoresBenchmarkTimeout(t *testing.T) {
 		t.Errorf("warned about --benchmark-timeout without it:\n%s", stderr)
 	}
 }
+
+// A --model the server does not list but accepts (an alias, as hosted
+// APIs have) is benchmarked, with a warning.
+func TestUnlistedModelAccepted(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{TTFT: time.Millisecond, Aliases: []string{"an-alias"}})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, "--api-base", srv.URL, "--model", "an-alias", "--input-lengths", "64",
+		"--samples-per-length", "2", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "not in the server's model list, but the server accepts it") {
+		t.Errorf("no warning about the unlisted model:\n%s", stderr)
+	}
+	res := readResults[prefill.Results](t, filepath.Join(out, "prefill", "latest", prefill.ResultsFile))
+	if res.Settings.Model != "an-alias" {
+		t.Errorf("settings.model = %q, want an-alias", res.Settings.Model)
+	}
+}

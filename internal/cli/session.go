@@ -36,6 +36,9 @@ type session struct {
 	client     *client.Client
 	tokens     *client.TokenCounter
 	sim        *simengine.Server
+	// unlisted holds the server's model list when --model is not in it
+	// (the preflight then decides whether the server takes it).
+	unlisted []string
 	// fitted is the simulated engine's profile when it was fitted to a
 	// server's runs (sim:<dir>); it is saved in the run folder.
 	fitted   *simengine.Profile
@@ -94,7 +97,14 @@ func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error
 		RequestTimeoutS: c.RequestTimeout.D().Seconds(), BenchmarkTimeoutS: c.BenchmarkTimeout.D().Seconds(),
 	}
 	if err := s.preflight(ctx, shown); err != nil {
+		var ue usageError
+		if s.unlisted != nil && errors.As(err, &ue) && !strings.Contains(err.Error(), "--model") {
+			return usagef("%v (and --model %q is not in the server's list%s)", err, model, s.listNote())
+		}
 		return err
+	}
+	if s.unlisted != nil {
+		s.log.Warn("--model is not in the server's model list, but the server accepts it", "model", model, "listed", strings.Join(s.unlisted, ", "))
 	}
 	s.probeServer(ctx, c.NoExtraFields)
 	s.tokens = client.NewTokenCounter(s.client)
@@ -179,7 +189,10 @@ func (s *session) resolveModel(ctx context.Context, want, base string) (string, 
 	case client.SetupNoModels:
 		return "", usagef("the server at %s lists no models: name one with --model", base)
 	case client.SetupUnknownModel:
-		return "", usagef("--model %q: the server at %s does not serve it (it serves: %s)", want, base, strings.Join(se.Models, ", "))
+		// Hosted APIs accept aliases they do not list: go on, and let the
+		// preflight request decide (a refusal there is a usage error).
+		s.unlisted = se.Models
+		return want, nil
 	}
 	return "", usagef("could not list the models at %s/models (%v): is --api-base right (it usually ends in /v1)? or name one with --model", base, se.Err)
 }
@@ -205,7 +218,7 @@ func (s *session) preflight(ctx context.Context, base string) error {
 	case client.SetupUnreachable:
 		return usagef("no server is listening at --api-base %s: start one, or try --api-base sim", base)
 	case client.SetupUnknownModel:
-		return usagef("--model %q: the server does not know it (%s)", s.settings.Model, se.Message)
+		return usagef("--model %q: the server does not know it (%s)%s", s.settings.Model, se.Message, s.listNote())
 	case client.SetupNoEndpoint:
 		return usagef("%s answered %d: this server has no %s endpoint (try --endpoint %s, or check --api-base)", redactURL(se.URL), se.Status, ep, otherEndpoint(ep))
 	case client.SetupUnauthorized:
@@ -381,6 +394,14 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 		}
 	}
 	return s, dir, nil
+}
+
+// listNote names the server's models when --model was not among them.
+func (s *session) listNote() string {
+	if len(s.unlisted) == 0 {
+		return ""
+	}
+	return "; it lists: " + strings.Join(s.unlisted, ", ")
 }
 
 // redactURL is u with any password replaced by "xxxxx", for printing and

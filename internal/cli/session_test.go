@@ -55,8 +55,11 @@ func TestSetupHints(t *testing.T) {
 			"lists no models: name one with --model"},
 		{"no list", fakeServer{500, "", 200, ""}, "",
 			"/v1/models (list models: "},
+		// Not in the list: tried anyway (hosted APIs take aliases they do
+		// not list); this server then fails the preflight, and the error
+		// says the model was not listed.
 		{"model not served", fakeServer{200, listed, 200, ""}, "other",
-			`--model "other": the server at `},
+			`and --model "other" is not in the server's list; it lists: `},
 		{"model unknown to the endpoint", fakeServer{500, "", 404, strings.Replace(apiErr, "%s", "model x not found", 1)}, "x",
 			`--model "x": the server does not know it (HTTP 404: model x not found)`},
 		{"key refused on the endpoint", fakeServer{200, listed, 403, ""}, "",

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +82,9 @@ type Fault struct {
 // honours only Status, ErrorBody, HeaderDelay, TTFT, Tokens and
 // FinishReason.
 type Script struct {
+	// Aliases are model names the server accepts on completions without
+	// listing them (as hosted APIs accept aliases).
+	Aliases []string
 	// Status, when >= 400, answers with that status and ErrorBody instead
 	// of a completion (after HeaderDelay).
 	Status int
@@ -323,13 +327,16 @@ func words(v any) int {
 	return 0
 }
 
+// accepts reports whether the script's Aliases hold model.
+func (sc Script) accepts(model string) bool { return slices.Contains(sc.Aliases, model) }
+
 func (s *Server) tokenize(w http.ResponseWriter, body []byte) {
 	var q request
 	if err := json.Unmarshal(body, &q); err != nil {
 		writeJSON(w, http.StatusBadRequest, json.RawMessage(VLLMErrorBody(http.StatusBadRequest, "invalid JSON: "+err.Error())))
 		return
 	}
-	if q.Model != "" && q.Model != s.Model {
+	if q.Model != "" && q.Model != s.Model && !s.script(Received{}).accepts(q.Model) {
 		writeJSON(w, http.StatusNotFound, json.RawMessage(VLLMErrorBody(http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", q.Model))))
 		return
 	}
@@ -372,7 +379,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 		_, _ = io.WriteString(w, b)
 		return
 	}
-	if q.Model != "" && q.Model != s.Model {
+	if q.Model != "" && q.Model != s.Model && !slices.Contains(sc.Aliases, q.Model) {
 		writeJSON(w, http.StatusNotFound, json.RawMessage(VLLMErrorBody(http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", q.Model))))
 		return
 	}
