@@ -294,6 +294,25 @@ pngs=$(find "$run/plots" -name '*.png' | wc -l)
 [ "$pngs" -eq 7 ] || fail "stress: $pngs PNG plots in $run/plots, want 7"
 ok "stress: 3 levels, no failed requests, 7 PNG plots"
 
+step "prediction: stress on the simulated engine fitted to Ollama's prefill and decode runs (sim:<dir>)"
+# The profile is fitted to the two runs above (pkg/predict); the same stress
+# plan then runs on it and is compared with the stress run measured on
+# Ollama: every delta is the prediction's error. Misses are findings, not
+# failures (README: "Predicting the stress curve"); only a run that cannot
+# be made fails here.
+measured=$(cd "$out/stress/latest" && pwd -P)
+rc=0
+run "$work/bin/veeksha.microbench.stress" --api-base "sim:$out" --output-dir "$work/predicted" --no-progress \
+	--stress-mode manual --concurrency-levels 1 2 4 --point-duration 20 --warmup-duration 4 \
+	--input-length 128 --output-length 32 --compare-to "$measured" || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || fail "the predicted stress run exited with status $rc"
+profile="$work/predicted/stress/latest/sim_profile.json"
+[ -s "$profile" ] || fail "the predicted run has no sim_profile.json"
+echo "fitted profile: $(jq -c '{chunk_size, max_running, cost}' "$profile")"
+echo "fit residuals: $(jq -c '[.fit.prefill[], .fit.decode[] | {point, error_pct: (.error_pct * 10 | round / 10)}]' "$profile")"
+echo "assumed: $(jq -c '.fit.assumed' "$profile")"
+ok "prediction from prefill + decode compared with the measured stress curve (table above)"
+
 step "output lengths: ignore_eos and min_tokens"
 # Ollama's OpenAI layer has no ignore_eos or min_tokens and drops them, so a
 # model may end a request early; the output_tokens checks report those.
