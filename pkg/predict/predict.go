@@ -39,6 +39,10 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 )
 
+// minBaseMS is the per-iteration base given to a fit that found none (a
+// profile's base must be positive).
+const minBaseMS = 0.001
+
 // ProfileFile is the name of the fitted profile written into a run folder
 // that used it; it is itself a profile file (--api-base sim:<file.json>).
 const ProfileFile = "sim_profile.json"
@@ -148,6 +152,13 @@ func FromRuns(src Source, assumed simengine.Profile) (simengine.Profile, Fit, er
 	if p.Cost, err = simengine.FitObserved(all, assumed.Cost, simengine.TermPrefillSquare, simengine.TermPrefillPastChunk); err != nil {
 		return p, fit, fmt.Errorf("fit a profile: %w", err)
 	}
+	if p.Cost.BaseMS <= 0 {
+		// The non-negative fit found no per-iteration base: the decode
+		// steps grow faster than linearly with the batch, which the cost
+		// model cannot describe. The residuals show how far off it is.
+		p.Cost.BaseMS = minBaseMS
+		fit.Assumed = append(fit.Assumed, fmt.Sprintf("the fit found no per-iteration base (decode steps grow faster than linearly with the batch: the model does not describe this server well); base set to %g ms", minBaseMS))
+	}
 	fit.Prefill = residuals(p, obs, labels)
 	fit.Decode = residuals(p, decObs, decLabels)
 	raw, err := json.Marshal(fit)
@@ -159,7 +170,9 @@ func FromRuns(src Source, assumed simengine.Profile) (simengine.Profile, Fit, er
 }
 
 // headersOverhead is the shortest time from send to response headers of
-// the prefill run's successful requests, in ms (0 when unknown).
+// the prefill run's successful requests, in ms: the network and the
+// server's handling before the engine. A server that sends its headers
+// only with the first token (Ollama does) tells nothing of it: then 0.
 func headersOverhead(run string) (float64, error) {
 	reqs, err := report.ReadRecords(filepath.Join(run, prefill.RecordsFile))
 	if err != nil {
@@ -167,9 +180,14 @@ func headersOverhead(run string) (float64, error) {
 	}
 	var d []float64
 	for i := range reqs {
-		if r := &reqs[i]; r.OK() && r.Headers > r.Sent {
-			d = append(d, (r.Headers-r.Sent).Seconds()*1000)
+		r := &reqs[i]
+		if !r.OK() || r.Headers <= r.Sent || len(r.TokenTimes) == 0 {
+			continue
 		}
+		if r.TokenTimes[0]-r.Headers < time.Millisecond {
+			return 0, nil // headers come with the first token
+		}
+		d = append(d, (r.Headers-r.Sent).Seconds()*1000)
 	}
 	if len(d) == 0 {
 		return 0, nil
