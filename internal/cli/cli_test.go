@@ -101,8 +101,8 @@ func TestPrefillAgainstSim(t *testing.T) {
 	requireFiles(t, run, "prefill_results.json", "prefill_results.csv", "requests.jsonl", "validation.json", "index.html",
 		"plots/ttfc_vs_input_length.png", "plots/ttfc_vs_input_length.html")
 	index, _ := os.ReadFile(filepath.Join(run, "index.html"))
-	if !strings.Contains(string(index), `src="plots/ttfc_vs_input_length.png"`) {
-		t.Errorf("index.html does not show the plot from plots/:\n%s", index)
+	if !strings.Contains(string(index), `href="plots/ttfc_vs_input_length.png"`) || !strings.Contains(string(index), `id="chart_ttfc_vs_input_length"`) {
+		t.Errorf("index.html neither draws the chart nor links its PNG in plots/")
 	}
 	res := readResults[prefill.Results](t, filepath.Join(run, "prefill_results.json"))
 	if len(res.Results) != 4 {

@@ -22,7 +22,7 @@ import (
 const plotTimeout = 2 * time.Minute
 
 // runFiles writes one run's files into its folder and remembers what it
-// wrote for the index page.
+// wrote for the report page.
 type runFiles struct {
 	dir   *report.Dir
 	log   *slog.Logger
@@ -75,12 +75,6 @@ func (f *runFiles) plots(ctx context.Context, charts []report.Chart, meta *resul
 		stems = append(stems, c.Name)
 	}
 	return stems
-}
-
-// index writes index.html linking everything written so far.
-func (f *runFiles) index(title string, facts [][2]string, charts []string) error {
-	page := chart.Index{Title: title, Facts: facts, Links: f.links, ChartDir: "plots", Charts: charts}
-	return f.write("index.html", func(w io.Writer) error { return chart.WriteIndex(w, page) })
 }
 
 // consoleOptions are the console writers' options for this process.
@@ -152,9 +146,19 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 			files.log.Warn("could not record the plot renderer in the results", "err", err)
 		}
 	}
-	facts := append(v.facts, [2]string{"Started", v.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", v.meta.EndReason})
-	if err := files.index(title, facts, stems); err != nil {
-		files.log.Warn("could not write the index page", "err", err)
+	var cmpGrid *report.Grid
+	if cmp != nil {
+		g, err := cmpTable.Grid()
+		if err != nil {
+			files.log.Warn("could not lay out the comparison for the report page", "err", err)
+		} else {
+			cmpGrid = &g
+		}
+	}
+	if p, err := reportPage(title, v, charts, cmpGrid, stems != nil); err != nil {
+		files.log.Warn("could not build the report page", "err", err)
+	} else if err := files.page(p); err != nil {
+		files.log.Warn("could not write the report page", "err", err)
 	}
 	if err := dir.Finish(); err != nil {
 		return fmt.Errorf("finish the run folder: %w", err)

@@ -86,13 +86,19 @@ func validate(charts []report.Chart) error {
 			if len(s.X) != len(s.Y) {
 				errs = append(errs, fmt.Errorf("chart %q series %q: %d x values but %d y values", c.Name, s.Name, len(s.X), len(s.Y)))
 			}
+			if len(s.Labels) != 0 && len(s.Labels) != len(s.X) {
+				errs = append(errs, fmt.Errorf("chart %q series %q: %d labels for %d points", c.Name, s.Name, len(s.Labels), len(s.X)))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// point is one drawable point.
-type point struct{ x, y float64 }
+// point is one drawable point and its label ("" when the series has none).
+type point struct {
+	x, y  float64
+	label string
+}
 
 // points returns the series' drawable points: finite, and with x > 0 on a
 // log x axis.
@@ -106,7 +112,11 @@ func points(s report.Series, logX bool) []point {
 		if logX && x <= 0 {
 			continue
 		}
-		pts = append(pts, point{x, y})
+		p := point{x: x, y: y}
+		if i < len(s.Labels) {
+			p.label = s.Labels[i]
+		}
+		pts = append(pts, p)
 	}
 	return pts
 }

@@ -6,8 +6,9 @@
 // PNGs come from a headless Chromium driven through chromedp, which
 // snapshots the very HTML chart the user will open; when no browser is
 // installed, or it fails, a pure-Go renderer (gonum/plot) draws them instead
-// and Result says so and why. WriteIndex writes a run's index.html that links
-// everything.
+// and Result says so and why. WritePage writes a run's report page
+// (index.html): one self-contained file with ECharts inline once, the
+// charts drawn in it, and the tables and links the caller lays out.
 //
 // Typical use, after a run:
 //
