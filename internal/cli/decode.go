@@ -89,7 +89,7 @@ func decodeView(res *decode.Results) view {
 	}
 	return view{
 		points: points,
-		meta: &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
+		meta:   &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
 		table: newTableView(decode.Table(res.Results)), charts: decode.Charts(res.Results, res.Config.InputLengths),
 		values: decode.CompareValues(res.Results), validation: res.Validation,
 		workload: decodeWorkload(res.Config, res.Settings.Endpoint),

@@ -48,9 +48,9 @@ func TestWritePage(t *testing.T) {
 		`<li>closed loop</li>`,
 		`<a href="plots/throughput_vs_load.png">`,
 		`id="chart_output_throughput_vs_latency"`,
-		`"name":"c=1"`,             // the point's level
-		`"formatter":"{b}"`,        // written beside the point
-		`c=2<\/script>`,            // a label cannot end the script
+		`"name":"c=1"`,      // the point's level
+		`"formatter":"{b}"`, // written beside the point
+		`c=2<\/script>`,     // a label cannot end the script
 		`<td class=" FAIL">FAIL</td>`,
 		`<a href="stress_results.json">stress_results.json</a>`,
 	} {
