@@ -100,7 +100,8 @@ td.PASS { color: #1b5e20; } td.WARN { color: #7a5200; font-weight: 600; } td.FAI
 </ul>
 {{- end}}
 <script>
-// Sort a results table by the clicked column: numbers as numbers, a
+// Sort a results table by the clicked column: numbers as numbers (also
+// in a text column that holds only numbers, such as the levels), a
 // missing value ("—") last; a second click reverses.
 document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th").forEach(function (th, col) {
@@ -108,8 +109,8 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
       var asc = th.getAttribute("aria-sort") !== "ascending";
       table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      var num = th.classList.contains("num"), body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var num = th.classList.contains("num") || rows.every(function (r) { var t = r.cells[col].textContent; return t === "—" || isFinite(t); });
       var key = function (r) { var t = r.cells[col].textContent; return num ? (t === "—" ? NaN : parseFloat(t)) : t; };
       rows.sort(function (a, b) {
         var x = key(a), y = key(b);
