@@ -102,7 +102,7 @@ func finishValidation(e *env, rep *validate.Report) error {
 
 // finishRun writes what was measured first — the results JSON and CSV,
 // the validation, the comparison — and prints the results table, then
-// draws the plots (with their 1 MB of embedded assets), rewrites the
+// draws the PNG plots, rewrites the
 // results JSON with the renderer used, writes index.html and renames the
 // run folder into place. A full disk loses plots, never results: a
 // failure after the results are written is logged, and the folder is
