@@ -55,6 +55,24 @@ func requireFiles(t *testing.T, dir string, names ...string) {
 }
 
 // startTestSim starts a recording simulated engine for a test.
+// requireCharts fails the test unless the report page in dir draws each
+// named chart and plots/ holds no copy of ECharts (the page has it).
+func requireCharts(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if !strings.Contains(string(page), `id="chart_`+n+`"`) {
+			t.Errorf("index.html does not draw the chart %s", n)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "plots", "echarts.min.js")); err == nil {
+		t.Errorf("plots/ holds a copy of ECharts")
+	}
+}
+
 func startTestSim(t *testing.T, opts simengine.Options) *simengine.Server {
 	t.Helper()
 	opts.Record = true
@@ -99,10 +117,11 @@ func TestPrefillAgainstSim(t *testing.T) {
 	}
 	run := filepath.Join(out, "prefill", "latest")
 	requireFiles(t, run, "prefill_results.json", "prefill_results.csv", "requests.jsonl", "validation.json", "index.html",
-		"plots/ttfc_vs_input_length.png", "plots/ttfc_vs_input_length.html")
+		"plots/ttfc_vs_input_length.png")
+	requireCharts(t, run, "ttfc_vs_input_length")
 	index, _ := os.ReadFile(filepath.Join(run, "index.html"))
-	if !strings.Contains(string(index), `src="plots/ttfc_vs_input_length.png"`) {
-		t.Errorf("index.html does not show the plot from plots/:\n%s", index)
+	if !strings.Contains(string(index), `href="plots/ttfc_vs_input_length.png"`) || !strings.Contains(string(index), `id="chart_ttfc_vs_input_length"`) {
+		t.Errorf("index.html neither draws the chart nor links its PNG in plots/")
 	}
 	res := readResults[prefill.Results](t, filepath.Join(run, "prefill_results.json"))
 	if len(res.Results) != 4 {
@@ -300,7 +319,8 @@ func TestCompareTo(t *testing.T) {
 		t.Fatalf("second run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	run := filepath.Join(out, "prefill", "latest")
-	requireFiles(t, run, "comparison.json", "comparison.csv", "plots/compare_ttfc_vs_input_length.png", "plots/compare_ttfc_vs_input_length.html")
+	requireFiles(t, run, "comparison.json", "comparison.csv", "plots/compare_ttfc_vs_input_length.png")
+	requireCharts(t, run, "compare_ttfc_vs_input_length")
 	doc := readResults[struct {
 		Other  string `json:"other_run"`
 		Deltas []struct{ Point, Metric string }

@@ -83,8 +83,13 @@ func (c *DecodeCmd) load(dir string) (view, error) {
 }
 
 func decodeView(res *decode.Results) view {
+	var points []pointInfo
+	for _, r := range res.Results {
+		points = append(points, pointInfo{label: fmt.Sprintf("bs=%d,il=%d", r.BatchSize, r.InputLength), fidelity: r.Fidelity, server: r.Server})
+	}
 	return view{
-		meta: &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
+		points: points,
+		meta:   &res.Meta, results: res, resultsFile: decode.ResultsFile, csvFile: "decode_results.csv",
 		table: newTableView(decode.Table(res.Results)), charts: decode.Charts(res.Results, res.Config.InputLengths),
 		values: decode.CompareValues(res.Results), validation: res.Validation,
 		workload: decodeWorkload(res.Config, res.Settings.Endpoint),

@@ -43,7 +43,8 @@ func TestDecodeAgainstSim(t *testing.T) {
 	}
 	run := filepath.Join(out, "decode", "latest")
 	requireFiles(t, run, "decode_results.json", "decode_results.csv", "index.html", "bs=4_il=256/requests.jsonl",
-		"bs=4_il=256/decode_window.json", "plots/tbt_p50_vs_batch_size.png", "plots/tbt_p99_vs_batch_size.html")
+		"bs=4_il=256/decode_window.json", "plots/tbt_p50_vs_batch_size.png", "plots/tbt_p99_vs_batch_size.png")
+	requireCharts(t, run, "tbt_p50_vs_batch_size", "tbt_p99_vs_batch_size")
 	res := readResults[decode.Results](t, filepath.Join(run, "decode_results.json"))
 	if len(res.Results) != 3 {
 		t.Fatalf("%d rows, want 3", len(res.Results))
@@ -154,7 +155,8 @@ func TestStressManualAgainstSim(t *testing.T) {
 	requireFiles(t, run, "stress_results.json", "stress_results.csv", "index.html", "c=4/requests.jsonl", "c=16/level.json")
 	for _, stem := range []string{"throughput_vs_load", "output_throughput_vs_latency", "e2e_latency_vs_load", "interactivity_vs_load",
 		"ttfc_vs_load", "input_throughput_vs_interactivity", "output_throughput_vs_interactivity"} {
-		requireFiles(t, run, "plots/"+stem+".png", "plots/"+stem+".html")
+		requireFiles(t, run, "plots/"+stem+".png")
+		requireCharts(t, run, stem)
 	}
 	res := readResults[stress.Results](t, filepath.Join(run, "stress_results.json"))
 	if len(res.Results) != 3 {
@@ -386,7 +388,8 @@ func TestStressGoodputAgainstSim(t *testing.T) {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 			}
 			run := filepath.Join(out, "stress", "latest")
-			requireFiles(t, run, "plots/goodput_vs_load.html", "plots/goodput_vs_load.png")
+			requireFiles(t, run, "plots/goodput_vs_load.png")
+			requireCharts(t, run, "goodput_vs_load")
 			res := readResults[stress.Results](t, filepath.Join(run, "stress_results.json"))
 			if res.Config.SLO.String() != tt.slo {
 				t.Errorf("results record the SLO %q, want %q", res.Config.SLO, tt.slo)

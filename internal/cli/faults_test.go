@@ -139,8 +139,8 @@ func TestResultsBeforePlots(t *testing.T) {
 		t.Fatalf("finishRun with unwritable plots: %v\n%s", err, stderr.String())
 	}
 	requireFiles(t, dir.FinalPath(), prefill.ResultsFile, "prefill_results.csv")
-	if !strings.Contains(stderr.String(), "plots") || !strings.Contains(stderr.String(), "index page") {
-		t.Errorf("the plot and index failures are not logged: %q", stderr.String())
+	if !strings.Contains(stderr.String(), "plots") || !strings.Contains(stderr.String(), "report page") {
+		t.Errorf("the plot and report page failures are not logged: %q", stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "64") {
 		t.Errorf("the results table was not printed: %q", stdout.String())

@@ -22,7 +22,7 @@ import (
 const plotTimeout = 2 * time.Minute
 
 // runFiles writes one run's files into its folder and remembers what it
-// wrote for the index page.
+// wrote for the report page.
 type runFiles struct {
 	dir   *report.Dir
 	log   *slog.Logger
@@ -77,12 +77,6 @@ func (f *runFiles) plots(ctx context.Context, charts []report.Chart, meta *resul
 	return stems
 }
 
-// index writes index.html linking everything written so far.
-func (f *runFiles) index(title string, facts [][2]string, charts []string) error {
-	page := chart.Index{Title: title, Facts: facts, Links: f.links, ChartDir: "plots", Charts: charts}
-	return f.write("index.html", func(w io.Writer) error { return chart.WriteIndex(w, page) })
-}
-
 // consoleOptions are the console writers' options for this process.
 func consoleOptions(e *env) console.Options {
 	return console.Options{Color: e.stdoutTTY, Width: e.width}
@@ -108,7 +102,7 @@ func finishValidation(e *env, rep *validate.Report) error {
 
 // finishRun writes what was measured first — the results JSON and CSV,
 // the validation, the comparison — and prints the results table, then
-// draws the plots (with their 1 MB of embedded assets), rewrites the
+// draws the PNG plots, rewrites the
 // results JSON with the renderer used, writes index.html and renames the
 // run folder into place. A full disk loses plots, never results: a
 // failure after the results are written is logged, and the folder is
@@ -152,9 +146,19 @@ func finishRun(ctx context.Context, e *env, dir *report.Dir, files *runFiles, ti
 			files.log.Warn("could not record the plot renderer in the results", "err", err)
 		}
 	}
-	facts := append(v.facts, [2]string{"Started", v.meta.StartedAt.Format(time.RFC3339)}, [2]string{"End", v.meta.EndReason})
-	if err := files.index(title, facts, stems); err != nil {
-		files.log.Warn("could not write the index page", "err", err)
+	var cmpGrid *report.Grid
+	if cmp != nil {
+		g, err := cmpTable.Grid()
+		if err != nil {
+			files.log.Warn("could not lay out the comparison for the report page", "err", err)
+		} else {
+			cmpGrid = &g
+		}
+	}
+	if p, err := reportPage(title, v, charts, cmpGrid, stems != nil); err != nil {
+		files.log.Warn("could not build the report page", "err", err)
+	} else if err := files.page(p); err != nil {
+		files.log.Warn("could not write the report page", "err", err)
 	}
 	if err := dir.Finish(); err != nil {
 		return fmt.Errorf("finish the run folder: %w", err)

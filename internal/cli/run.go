@@ -53,22 +53,27 @@ type view struct {
 	values      []compare.Value
 	validation  *validate.Report
 	facts       [][2]string
+	// points are each point's client fidelity and server metrics.
+	points []pointInfo
 	// workload is what the run measured (lengths, traffic, endpoint).
 	workload workload
 	// gate checks thresholds (--threshold) at the run's points.
 	gate func(exprs []string) ([]validate.Check, error)
 }
 
-// tableView writes one results table as CSV and on the console.
+// tableView writes one results table as CSV, on the console and, as a
+// Grid, in the report page.
 type tableView struct {
 	csv   func(io.Writer) error
 	print func(io.Writer, console.Options) error
+	grid  func() (report.Grid, error)
 }
 
 func newTableView[T any](t report.Table[T]) tableView {
 	return tableView{
 		csv:   func(w io.Writer) error { return report.WriteCSV(w, t) },
 		print: func(w io.Writer, o console.Options) error { return console.Table(w, t, o) },
+		grid:  t.Grid,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 
 	"github.com/alecthomas/kong"
 
@@ -178,7 +179,7 @@ func (c *StressCmd) load(dir string) (view, error) {
 func stressView(res *stress.Results) view {
 	table := newTableView(stress.Table(res.Config, res.Results))
 	if m := res.MaxLevelWithinSLO; m != nil {
-		print := table.print
+		print, grid := table.print, table.grid
 		table.print = func(w io.Writer, o console.Options) error {
 			if err := print(w, o); err != nil {
 				return err
@@ -186,6 +187,15 @@ func stressView(res *stress.Results) view {
 			_, err := fmt.Fprintln(w, sloSearchLine(res))
 			return err
 		}
+		table.grid = func() (report.Grid, error) {
+			g, err := grid()
+			g.Notes = append(slices.Clip(g.Notes), sloSearchLine(res))
+			return g, err
+		}
+	}
+	var points []pointInfo
+	for _, p := range res.Results {
+		points = append(points, pointInfo{label: res.Config.LevelName(p.Level), fidelity: p.Fidelity, server: p.Server})
 	}
 	return view{
 		meta: &res.Meta, results: res, resultsFile: stress.ResultsFile, csvFile: "stress_results.csv",
@@ -197,7 +207,8 @@ func stressView(res *stress.Results) view {
 			cfg.Thresholds = exprs
 			return stress.Gate(cfg, res.Results)
 		},
-		facts: [][2]string{{"Traffic mode", string(res.Config.TrafficMode)}},
+		facts:  [][2]string{{"Traffic mode", string(res.Config.TrafficMode)}},
+		points: points,
 	}
 }
 

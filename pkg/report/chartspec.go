@@ -25,4 +25,8 @@ type Series struct {
 	X, Y []float64
 	// Dashed draws the line dashed, to tell it from a solid one.
 	Dashed bool
+	// Labels, when set, name each point (Labels[i] for point i, e.g. its
+	// load level "c=8"): the HTML chart writes them beside the points and
+	// in the tooltip. Empty or as long as X.
+	Labels []string
 }

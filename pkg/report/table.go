@@ -170,3 +170,45 @@ func WriteJSON(w io.Writer, v any) error {
 	}
 	return nil
 }
+
+// Missing is what a table cell shows when its value is missing, on the
+// console and in the HTML report alike.
+const Missing = "—"
+
+// Grid is a table as the reader sees it: every cell formatted as text
+// (numbers rounded to their column's Decimals, Missing for a missing
+// value). The console and the HTML report both draw Grids, so they show
+// the same cells.
+type Grid struct {
+	Title  string
+	Header []string
+	// Numeric tells, per column, whether the cells are numbers (drawn
+	// right-aligned and sorted as numbers).
+	Numeric []bool
+	Rows    [][]string
+	Notes   []string
+}
+
+// Grid formats t for display.
+func (t Table[T]) Grid() (Grid, error) {
+	if err := t.Validate(); err != nil {
+		return Grid{}, err
+	}
+	g := Grid{Title: t.Title, Header: make([]string, len(t.Columns)), Numeric: make([]bool, len(t.Columns)), Notes: t.Notes}
+	for i, c := range t.Columns {
+		g.Header[i] = c.Header
+		g.Numeric[i] = c.Value != nil
+	}
+	g.Rows = make([][]string, len(t.Rows))
+	for r, row := range t.Rows {
+		g.Rows[r] = make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cell := c.Format(row)
+			g.Rows[r][i] = cell.Text
+			if cell.Missing {
+				g.Rows[r][i] = Missing
+			}
+		}
+	}
+	return g, nil
+}

@@ -141,6 +141,18 @@ func Charts(cfg Config, points []Point) []report.Chart {
 		}
 		return s
 	}
+	// labelled names each point by its level, where the x axis does not.
+	labelled := func(ss ...report.Series) []report.Series {
+		for i := range ss {
+			ss[i].Labels = nil
+			for _, p := range points {
+				if p.NumRequests > 0 {
+					ss[i].Labels = append(ss[i].Labels, cfg.LevelName(p.Level))
+				}
+			}
+		}
+		return ss
+	}
 	lvl := func(p Point) float64 { return p.Level }
 	in := func(p Point) float64 { return p.InputThroughput }
 	out := func(p Point) float64 { return p.OutputThroughput }
@@ -152,7 +164,7 @@ func Charts(cfg Config, points []Point) []report.Chart {
 		{Name: "throughput_vs_load", Title: "Throughput vs Load", XLabel: level, YLabel: "Throughput (tok/s)", LogX: true,
 			Series: []report.Series{series("Input", false, xy{lvl, in}), series("Output", true, xy{lvl, out})}},
 		{Name: "output_throughput_vs_latency", Title: "Output Throughput vs Latency", XLabel: "E2E Latency (ms)", YLabel: "Output Throughput (tok/s)",
-			Series: []report.Series{series("P50", false, xy{e50, out}), series("P99", true, xy{e99, out})}},
+			Series: labelled(series("P50", false, xy{e50, out}), series("P99", true, xy{e99, out}))},
 		{Name: "e2e_latency_vs_load", Title: "E2E Latency vs Load", XLabel: level, YLabel: "E2E Latency (ms)", LogX: true,
 			Series: []report.Series{series("P50", false, xy{lvl, e50}), series("P99", true, xy{lvl, e99})}},
 		{Name: "interactivity_vs_load", Title: "Interactivity vs Load", XLabel: level, YLabel: "Interactivity (tok/s/user)", LogX: true,
@@ -160,9 +172,9 @@ func Charts(cfg Config, points []Point) []report.Chart {
 		{Name: "ttfc_vs_load", Title: "Time to First Token vs Load", XLabel: level, YLabel: "TTFC (ms)", LogX: true,
 			Series: []report.Series{series("P50", false, xy{lvl, t50}), series("P99", true, xy{lvl, t99})}},
 		{Name: "input_throughput_vs_interactivity", Title: "Input Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Input Throughput (tok/s)",
-			Series: []report.Series{series("P50", false, xy{i50, in}), series(slowest, true, xy{i99, in})}},
+			Series: labelled(series("P50", false, xy{i50, in}), series(slowest, true, xy{i99, in}))},
 		{Name: "output_throughput_vs_interactivity", Title: "Output Throughput vs Interactivity", XLabel: "Interactivity (tok/s/user)", YLabel: "Output Throughput (tok/s)",
-			Series: []report.Series{series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out})}},
+			Series: labelled(series("P50", false, xy{i50, out}), series(slowest, true, xy{i99, out}))},
 	}
 	if !cfg.SLO.IsZero() {
 		var good, sent report.Series

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -64,7 +65,7 @@ type Result struct {
 	// allowed (no browser found, it failed to start or to render).
 	FallbackReason string
 	// Files are the paths of the files written (dir joined with the file
-	// name): EChartsFile, then every HTML page, then every PNG.
+	// name): every PNG.
 	Files []string
 }
 
@@ -86,13 +87,19 @@ func validate(charts []report.Chart) error {
 			if len(s.X) != len(s.Y) {
 				errs = append(errs, fmt.Errorf("chart %q series %q: %d x values but %d y values", c.Name, s.Name, len(s.X), len(s.Y)))
 			}
+			if len(s.Labels) != 0 && len(s.Labels) != len(s.X) {
+				errs = append(errs, fmt.Errorf("chart %q series %q: %d labels for %d points", c.Name, s.Name, len(s.Labels), len(s.X)))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// point is one drawable point.
-type point struct{ x, y float64 }
+// point is one drawable point and its label ("" when the series has none).
+type point struct {
+	x, y  float64
+	label string
+}
 
 // points returns the series' drawable points: finite, and with x > 0 on a
 // log x axis.
@@ -106,7 +113,11 @@ func points(s report.Series, logX bool) []point {
 		if logX && x <= 0 {
 			continue
 		}
-		pts = append(pts, point{x, y})
+		p := point{x: x, y: y}
+		if i < len(s.Labels) {
+			p.label = s.Labels[i]
+		}
+		pts = append(pts, p)
 	}
 	return pts
 }
@@ -126,12 +137,13 @@ func chartID(name string) string {
 	return b.String()
 }
 
-// WriteAll writes, into dir (created if needed), EChartsFile and, for every
-// chart, <Name>.html (an interactive ECharts page) and <Name>.png. Every
-// file is written atomically.
+// WriteAll writes, into dir (created if needed), <Name>.png for every chart,
+// each atomically. The interactive charts are in the run's report page
+// (WritePage), which holds ECharts once; dir gets no copy of it.
 //
 // PNGs come from one headless Chromium started for all charts (snapshots of
-// the HTML pages, 2000×1200) or, when none is found or it fails, from
+// the charts' HTML pages, written to a temporary folder and removed after,
+// 2000×1200) or, when none is found or it fails, from
 // gonum/plot (same size); Result tells which and why. With
 // Options.Renderer RendererAuto a Chromium failure part-way redraws every
 // PNG with gonum, so a run's PNGs always share one look.
@@ -168,22 +180,10 @@ func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Optio
 		res.Files = append(res.Files, path)
 		return nil
 	}
-	if err := write(EChartsFile, func(w io.Writer) error {
-		_, err := io.WriteString(w, echartsJS)
-		return err
-	}); err != nil {
-		return res, err
+	if err := ctx.Err(); err != nil {
+		return res, err // never start a browser for nothing
 	}
-	for _, c := range charts {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		if err := write(c.Name+".html", func(w io.Writer) error { return writeHTML(w, c) }); err != nil {
-			return res, err
-		}
-	}
-
-	pngs, renderer, reason, err := snapshots(ctx, dir, charts, opts, timeout, log)
+	pngs, renderer, reason, err := snapshots(ctx, charts, opts, timeout, log)
 	if err != nil {
 		return res, err
 	}
@@ -215,7 +215,7 @@ func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Optio
 // them (nil when gonum must draw), the renderer, and why gonum is used
 // instead of an allowed Chromium. err is set only when Chromium was forced
 // and failed, or ctx ended.
-func snapshots(ctx context.Context, dir string, charts []report.Chart, opts Options, timeout time.Duration, log *slog.Logger) (pngs [][]byte, renderer, reason string, err error) {
+func snapshots(ctx context.Context, charts []report.Chart, opts Options, timeout time.Duration, log *slog.Logger) (pngs [][]byte, renderer, reason string, err error) {
 	if opts.Renderer == RendererGonum {
 		return nil, RendererGonum, "", nil
 	}
@@ -233,9 +233,24 @@ func snapshots(ctx context.Context, dir string, charts []report.Chart, opts Opti
 	if err != nil {
 		return fail(err)
 	}
-	absDir, err := filepath.Abs(dir)
+	// The browser snapshots each chart's standalone page, beside a copy of
+	// ECharts, in a folder of its own that goes away after.
+	absDir, err := os.MkdirTemp("", "veeksha-charts-")
 	if err != nil {
 		return fail(err)
+	}
+	defer os.RemoveAll(absDir)
+	pages := map[string]func(io.Writer) error{EChartsFile: func(w io.Writer) error {
+		_, err := io.WriteString(w, echartsJS)
+		return err
+	}}
+	for _, c := range charts {
+		pages[c.Name+".html"] = func(w io.Writer) error { return writeHTML(w, c) }
+	}
+	for name, fill := range pages {
+		if err := report.WriteFileAtomic(filepath.Join(absDir, name), fill); err != nil {
+			return fail(err)
+		}
 	}
 	start := time.Now()
 	b, err := startBrowser(ctx, path, timeout, log)

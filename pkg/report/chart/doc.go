@@ -1,13 +1,14 @@
 // Package chart draws a run's line charts, described as plain data by
-// report.Chart, twice: as interactive HTML pages (go-echarts, with the
-// ECharts library vendored in assets/ and written beside the pages, so they
-// open offline) and as PNG images.
+// report.Chart, twice: interactive in the run's report page (go-echarts,
+// with the ECharts library vendored in assets/ and inlined once in the
+// page, so it opens offline) and as PNG images.
 //
 // PNGs come from a headless Chromium driven through chromedp, which
-// snapshots the very HTML chart the user will open; when no browser is
+// snapshots the chart as ECharts draws it in the page; when no browser is
 // installed, or it fails, a pure-Go renderer (gonum/plot) draws them instead
-// and Result says so and why. WriteIndex writes a run's index.html that links
-// everything.
+// and Result says so and why. WritePage writes a run's report page
+// (index.html): one self-contained file with ECharts inline once, the
+// charts drawn in it, and the tables and links the caller lays out.
 //
 // Typical use, after a run:
 //

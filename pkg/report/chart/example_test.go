@@ -31,16 +31,17 @@ func ExampleWriteAll() {
 	if res.FallbackReason != "" {
 		fmt.Println("PNGs drawn with", res.Renderer, "because", res.FallbackReason)
 	}
-	// The run's index.html, one folder up, links everything.
-	index := chart.Index{
+	// The run's report page, one folder up: the charts inline and
+	// interactive, the PNGs linked.
+	page := chart.Page{
 		Title:    "Veeksha prefill run",
 		Facts:    [][2]string{{"PNG renderer", res.Renderer}},
-		Links:    []chart.Link{{Name: "prefill_results.json", Href: "prefill_results.json"}},
+		Charts:   charts,
 		ChartDir: "plots",
-		Charts:   []string{"ttfc_vs_input_length"},
+		Links:    []chart.Link{{Name: "prefill_results.json", Href: "prefill_results.json"}},
 	}
 	err = report.WriteFileAtomic(filepath.Join(dir, "..", "index.html"), func(w io.Writer) error {
-		return chart.WriteIndex(w, index)
+		return chart.WritePage(w, page)
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -158,20 +158,26 @@ func newLine(c report.Chart) *charts.Line {
 		pts := points(s, c.LogX)
 		data := make([]opts.LineData, len(pts))
 		for j, p := range pts {
-			data[j] = opts.LineData{Value: []any{p.x, p.y}}
+			data[j] = opts.LineData{Name: p.label, Value: []any{p.x, p.y}}
 		}
 		lineType := "solid"
 		if s.Dashed {
 			lineType = "dashed"
 		}
-		line.AddSeries(s.Name, data,
+		so := []charts.SeriesOpts{
 			charts.WithLineChartOpts(opts.LineChart{
 				Symbol:     symbols[i%len(symbols)],
 				SymbolSize: 8,
 				ShowSymbol: opts.Bool(true),
 			}),
 			charts.WithLineStyleOpts(opts.LineStyle{Width: 2, Type: lineType}),
-		)
+		}
+		if len(s.Labels) > 0 {
+			// Each point names its level: on a throughput-vs-latency curve
+			// nothing else tells the points apart.
+			so = append(so, charts.WithLabelOpts(opts.Label{Show: opts.Bool(true), Position: "top", Formatter: "{b}"}))
+		}
+		line.AddSeries(s.Name, data, so...)
 	}
 	line.AddJSFuncs(extraJS(c))
 	return line
@@ -191,10 +197,16 @@ func extraJS(c report.Chart) string {
 	if c.LogX {
 		b.WriteString("xAxis: {logBase: 2}, ")
 	}
+	name := "" // the point's label, on charts that have them
+	for _, s := range c.Series {
+		if len(s.Labels) > 0 {
+			name = ` + (p.name ? " " + echarts.format.encodeHTML(p.name) : "")`
+		}
+	}
 	fmt.Fprintf(&b, `tooltip: {formatter: function (p) {
         var f = function (v) { return typeof v === "number" ? String(+v.toPrecision(6)) : String(v); };
-        return p.marker + echarts.format.encodeHTML(p.seriesName) + "<br>" + %s + ": " + f(p.value[0]) + "<br>" + %s + ": " + f(p.value[1]);
-    }}});`, str(c.XLabel), str(c.YLabel))
+        return p.marker + echarts.format.encodeHTML(p.seriesName)%s + "<br>" + %s + ": " + f(p.value[0]) + "<br>" + %s + ": " + f(p.value[1]);
+    }}});`, name, str(c.XLabel), str(c.YLabel))
 	return b.String()
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // Missing is what a cell shows when its value is missing.
-const Missing = "—"
+const Missing = report.Missing
 
 // Box is a table's border style.
 type Box int
@@ -47,28 +47,16 @@ type Options struct {
 // right-aligned with each column's Decimals, Missing for missing values,
 // then t.Notes, one per line, under the table.
 func Table[T any](w io.Writer, t report.Table[T], opts Options) error {
-	if err := t.Validate(); err != nil {
+	g, err := t.Grid()
+	if err != nil {
 		return err
 	}
-	header := make([]string, len(t.Columns))
-	right := make([]bool, len(t.Columns))
-	for i, c := range t.Columns {
-		header[i] = c.Header
-		right[i] = c.Value != nil
-	}
-	rows := make([][]string, len(t.Rows))
-	for r, row := range t.Rows {
-		rows[r] = make([]string, len(t.Columns))
-		for i, c := range t.Columns {
-			cell := c.Format(row)
-			rows[r][i] = cell.Text
-			if cell.Missing {
-				rows[r][i] = Missing
-			}
-		}
-	}
-	return render(w, grid{title: t.Title, header: header, right: right, rows: rows, notes: t.Notes}, opts)
+	return render(w, grid{title: g.Title, header: g.Header, right: g.Numeric, rows: g.Rows, notes: g.Notes}, opts)
 }
+
+// CheckRows are the rows Validation and Thresholds draw for cs, without
+// colour: Status, Check, Passed, Detail.
+func CheckRows(cs []validate.Check) [][]string { return grouped(cs, Options{}) }
 
 // Banner writes a titled key/value panel, e.g. the run's configuration
 // under "Veeksha Microbenchmark — prefill".
