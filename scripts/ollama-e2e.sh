@@ -256,10 +256,11 @@ bench() {
 # check below wants the medians to rise with length.
 bench prefill --input-lengths 64 256 1024 --samples-per-length 5 --warmup-requests 3 --output-tokens 4
 for f in prefill_results.json prefill_results.csv requests.jsonl validation.json index.html \
-	plots/ttfc_vs_input_length.png plots/ttfc_vs_input_length.html; do
+	plots/ttfc_vs_input_length.png; do
 	[ -s "$run/$f" ] || fail "prefill: $f missing or empty in $run"
 done
-ok "prefill: all output files written"
+grep -q 'ttfc_vs_input_length' "$run/index.html" || fail "prefill: index.html does not hold the ttfc_vs_input_length chart"
+ok "prefill: all output files written, the interactive chart in index.html"
 jqe "prefill: want 15 measured requests (3 lengths x 5 samples)" -s '[.[] | select(.warmup | not)] | length == 15' "$run/requests.jsonl"
 bad=$(jq -s -c '[.[] | select(.prompt_tokens != .target_prompt_tokens) | {seq, target_prompt_tokens, prompt_tokens}]' "$run/requests.jsonl")
 [ "$bad" = "[]" ] || fail "prefill: server-reported prompt_tokens differ from the target: $bad"
