@@ -263,6 +263,14 @@ func TestStressInterruptAndResume(t *testing.T) {
 	if !slices.Equal(levels, []float64{1, 2, 4}) || second.ResumedFrom == "" {
 		t.Errorf("resumed run has levels %v (resumed from %q), want [1 2 4]", levels, second.ResumedFrom)
 	}
+	for _, lr := range second.Levels {
+		if reused := lr.ResumedFrom != ""; reused != (lr.Level < 4) {
+			t.Errorf("level %v: resumed_from %q, want it set for the complete levels 1 and 2 only", lr.Level, lr.ResumedFrom)
+		}
+	}
+	if page, err := os.ReadFile(filepath.Join(out, "stress", "latest", "index.html")); err != nil || !strings.Contains(string(page), "Levels measured by this run") {
+		t.Errorf("index.html does not say which levels were resumed (%v)", err)
+	}
 	again, err := os.ReadFile(filepath.Join(out, "stress", "latest", "c=1", "requests.jsonl"))
 	if err != nil || string(again) != string(c1) {
 		t.Errorf("level 1 was run again instead of reused (%v)", err)

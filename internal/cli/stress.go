@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -207,9 +209,32 @@ func stressView(res *stress.Results) view {
 			cfg.Thresholds = exprs
 			return stress.Gate(cfg, res.Results)
 		},
-		facts:  [][2]string{{"Traffic mode", string(res.Config.TrafficMode)}},
+		facts:  append([][2]string{{"Traffic mode", string(res.Config.TrafficMode)}}, resumedFacts(res)...),
 		points: points,
 	}
+}
+
+// resumedFacts says which levels of a resumed run came from which earlier
+// run, and which this run measured.
+func resumedFacts(res *stress.Results) [][2]string {
+	from := map[string][]string{}
+	var measured []string
+	for _, lr := range res.Levels {
+		name := res.Config.LevelName(lr.Level)
+		if lr.ResumedFrom == "" {
+			measured = append(measured, name)
+			continue
+		}
+		from[lr.ResumedFrom] = append(from[lr.ResumedFrom], name)
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	var facts [][2]string
+	for _, dir := range slices.Sorted(maps.Keys(from)) {
+		facts = append(facts, [2]string{"Levels from " + dir, strings.Join(from[dir], ", ")})
+	}
+	return append(facts, [2]string{"Levels measured by this run", strings.Join(measured, ", ")})
 }
 
 // sloSearchLine is the auto mode's SLO verdict in one line.

@@ -36,6 +36,9 @@ type LevelRun struct {
 	Config    LevelRunConditions `json:"conditions"`
 	// Client is what the client process did during the level.
 	Client fidelity.Sample `json:"client"`
+	// ResumedFrom is the earlier run the level was measured in, when a
+	// resumed run reused it; empty for a level measured by this run.
+	ResumedFrom string `json:"resumed_from,omitempty"`
 	// StopReason says why the level ended early because the server kept
 	// failing (EndReason server_failing); empty otherwise.
 	StopReason string `json:"stop_reason,omitempty"`

@@ -147,6 +147,9 @@ func (s *sweep) reuse() error {
 		return nil
 	}
 	for _, r := range s.d.Resume.Levels {
+		if r.ResumedFrom == "" {
+			r.ResumedFrom = s.d.Resume.Dir
+		}
 		p := AnalyzeSLO(r, s.cfg.SLO)
 		s.runs[r.Level], s.points[r.Level] = r, p
 		s.next = max(s.next, r.Index+1)
