@@ -11,6 +11,7 @@ package threshold
 import (
 	"errors"
 	"fmt"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,6 +122,23 @@ func RequireSLO(ths []Threshold, hasSLO bool) error {
 		}
 	}
 	return nil
+}
+
+// ParseFor parses a benchmark's threshold expressions against its metrics
+// and refuses a goodput threshold when the run has no SLO.
+func ParseFor(exprs []string, metrics []Metric, hasSLO bool) ([]Threshold, error) {
+	ths, err := ParseAll(exprs, metrics)
+	if err == nil {
+		err = RequireSLO(ths, hasSLO)
+	}
+	return ths, err
+}
+
+// AddGoodput sets the goodput figures of g in v, when g is known.
+func AddGoodput(v map[string]float64, g *slo.Goodput) {
+	if g != nil {
+		v["goodput_ratio"], v["goodput_rps"], v["goodput_output_throughput"] = g.Ratio, g.RPS, g.OutputThroughput
+	}
 }
 
 // Goodput are the goodput figures every benchmark has with an SLO.

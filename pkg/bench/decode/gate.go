@@ -18,11 +18,7 @@ func ThresholdMetrics() []threshold.Metric {
 
 // thresholds parses c's thresholds, refusing a goodput one without an SLO.
 func (c Config) thresholds() ([]threshold.Threshold, error) {
-	ths, err := threshold.ParseAll(c.Thresholds, ThresholdMetrics())
-	if err == nil {
-		err = threshold.RequireSLO(ths, !c.SLO.IsZero())
-	}
-	return ths, err
+	return threshold.ParseFor(c.Thresholds, ThresholdMetrics(), !c.SLO.IsZero())
 }
 
 // values are the figures of r that thresholds may name.
@@ -35,9 +31,7 @@ func (r Row) values() map[string]float64 {
 		v["tbt_p50"], v["tbt_p90"], v["tbt_p99"] = r.TBT.Median, r.TBT.P90, r.TBT.P99
 		v["tbt_mean"], v["tbt_max"], v["decode_tokens_per_s"] = r.TBT.Mean, r.TBT.Max, r.DecodeTPS
 	}
-	if g := r.Goodput; g != nil {
-		v["goodput_ratio"], v["goodput_rps"], v["goodput_output_throughput"] = g.Ratio, g.RPS, g.OutputThroughput
-	}
+	threshold.AddGoodput(v, r.Goodput)
 	return v
 }
 

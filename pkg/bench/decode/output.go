@@ -1,13 +1,10 @@
 package decode
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
-	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -66,9 +63,8 @@ func Table(rows []Row) report.Table[Row] {
 			thin = append(thin, Combination{BatchSize: r.BatchSize, InputLength: r.InputLength}.CheckLabel())
 		}
 	}
-	if len(thin) > 0 {
-		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
-			strings.Join(thin, ", "), metrics.SamplesFor(99, 5000)))
+	if note := report.ThinP99Note(thin); note != "" {
+		notes = append(notes, note)
 	}
 	if slices.ContainsFunc(rows, func(r Row) bool { return r.Goodput != nil }) {
 		cols = append(cols, report.Column[Row]{Header: "Goodput", Key: "goodput_ratio", Decimals: 2, Value: func(r Row) (float64, bool) {

@@ -20,11 +20,7 @@ func ThresholdMetrics() []threshold.Metric {
 
 // thresholds parses c's thresholds, refusing a goodput one without an SLO.
 func (c Config) thresholds() ([]threshold.Threshold, error) {
-	ths, err := threshold.ParseAll(c.Thresholds, ThresholdMetrics())
-	if err == nil {
-		err = threshold.RequireSLO(ths, !c.SLO.IsZero())
-	}
-	return ths, err
+	return threshold.ParseFor(c.Thresholds, ThresholdMetrics(), !c.SLO.IsZero())
 }
 
 // values are the figures of r that thresholds may name.
@@ -37,9 +33,7 @@ func (r Row) values() map[string]float64 {
 		v["ttfc_p50"], v["ttfc_p90"], v["ttfc_p99"] = r.TTFC.Median, r.TTFC.P90, r.TTFC.P99
 		v["ttfc_mean"], v["ttfc_max"], v["prefill_tokens_per_s"] = r.TTFC.Mean, r.TTFC.Max, r.PrefillTPS
 	}
-	if g := r.Goodput; g != nil {
-		v["goodput_ratio"], v["goodput_rps"], v["goodput_output_throughput"] = g.Ratio, g.RPS, g.OutputThroughput
-	}
+	threshold.AddGoodput(v, r.Goodput)
 	return v
 }
 

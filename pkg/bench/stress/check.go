@@ -6,6 +6,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -49,7 +50,7 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 		if p.NumRequests >= MinSamples {
 			detail := fmt.Sprintf("%d requests after warm-up", p.NumRequests)
 			if !p.E2E.CI95.P99.Supported {
-				detail += fmt.Sprintf("; P99s need >= %d for a 95%% interval short of the maximum", metrics.SamplesFor(99, p99Limit))
+				detail += fmt.Sprintf("; P99s need >= %d for a 95%% interval short of the maximum", metrics.SamplesFor(99, report.P99SearchLimit))
 			}
 			rep.Add("sample_count", label, validate.Pass, "%s", detail)
 		} else {

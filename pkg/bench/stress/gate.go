@@ -20,11 +20,7 @@ func ThresholdMetrics() []threshold.Metric {
 
 // thresholds parses cfg's thresholds, refusing a goodput one without an SLO.
 func (c Config) thresholds() ([]threshold.Threshold, error) {
-	ths, err := threshold.ParseAll(c.Thresholds, ThresholdMetrics())
-	if err == nil {
-		err = threshold.RequireSLO(ths, !c.SLO.IsZero())
-	}
-	return ths, err
+	return threshold.ParseFor(c.Thresholds, ThresholdMetrics(), !c.SLO.IsZero())
 }
 
 // values are the figures of p that thresholds may name; latencies and
@@ -45,9 +41,7 @@ func (p Point) values() map[string]float64 {
 		v["tpot_p50"], v["tpot_p99"] = p.TPOTP50, p.TPOTP99
 		v["interactivity_p50"], v["interactivity_p99"] = p.InteractivityP50, p.InteractivityP99
 	}
-	if g := p.Goodput; g != nil {
-		v["goodput_ratio"], v["goodput_rps"], v["goodput_output_throughput"] = g.Ratio, g.RPS, g.OutputThroughput
-	}
+	threshold.AddGoodput(v, p.Goodput)
 	return v
 }
 

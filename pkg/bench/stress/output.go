@@ -3,7 +3,6 @@ package stress
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/compare"
@@ -42,9 +41,6 @@ type Results struct {
 }
 
 func ms(s float64) float64 { return s * 1000 }
-
-// p99Limit bounds the search for the samples a P99 needs.
-const p99Limit = 5000
 
 // Table is the results table, shared by the console and the CSV file.
 func Table(cfg Config, points []Point) report.Table[Point] {
@@ -114,9 +110,8 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 			thin = append(thin, cfg.LevelName(p.Level))
 		}
 	}
-	if len(thin) > 0 {
-		notes = append(notes, fmt.Sprintf("P99 at %s: too few samples to bound it (95%% interval reaches the maximum; needs >= %d): read it as a maximum; intervals in ci95 in the JSON",
-			strings.Join(thin, ", "), metrics.SamplesFor(99, p99Limit)))
+	if note := report.ThinP99Note(thin); note != "" {
+		notes = append(notes, note)
 	}
 	if !cfg.SLO.IsZero() {
 		notes = append(notes, "goodput = requests sent in the window that succeeded and met the SLO "+cfg.SLO.String()+", as a share of all sent (failures included), per second, and their output tokens per second")
