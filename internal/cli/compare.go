@@ -12,6 +12,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/session"
 )
 
 // comparison is an earlier run to set this one against (--compare-to).
@@ -129,7 +130,7 @@ func serverDifferences(this, other *result.Meta) string {
 	if a, b := this.Settings.Model, other.Settings.Model; a != b {
 		d = append(d, fmt.Sprintf("model %s vs %s", a, b))
 	}
-	if a, b := serverLabel(this.Settings), serverLabel(other.Settings); a != b {
+	if a, b := session.ServerLabel(this.Settings), session.ServerLabel(other.Settings); a != b {
 		d = append(d, fmt.Sprintf("server %s vs %s", a, b))
 	}
 	if len(d) == 0 {

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
-	"github.com/veeksha-go/veeksha/pkg/simengine"
+	"github.com/veeksha-go/veeksha/pkg/session"
 	"github.com/veeksha-go/veeksha/pkg/threshold"
 )
 
@@ -216,7 +216,7 @@ func newParser(cmd benchmark, b Bench, e *env) (*kong.Kong, error) {
 			"default_seed":              fmt.Sprint(DefaultSeed),
 			"default_request_timeout":   fmt.Sprint(DefaultRequestTimeout.Seconds()),
 			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
-			"sim_profiles":              strings.Join(simengine.Profiles(), ", "),
+			"sim_profiles":              strings.Join(session.SimProfiles(), ", "),
 			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
 			"threshold_metrics":         threshold.Names(thresholdMetrics(b)),
 		},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/compare"
@@ -18,6 +19,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/session"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -100,25 +102,20 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	if c.ValidateOnly {
 		return validateOnly(e, b, cmp, other)
 	}
-	s, dir, err := setUp(ctx, e, b, log)
+	s, dir, started, err := setUp(ctx, e, b, log)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer s.Close()
 	if cmp != nil {
-		cmp.setPrediction(s.fitted != nil)
+		cmp.setPrediction(s.Fitted != nil)
 	}
 	files := newRunFiles(dir, log)
 	ui := newProgress(e, c)
-	deps := runner.Deps{
-		Sender: s.client, Prompts: s.sampler, Logger: log, Progress: ui.update, Records: files.records,
-		Meta:           result.Meta{ToolVersion: e.build.String(), StartedAt: s.started, Settings: s.settings},
-		SkipValidation: c.SkipValidation, Bounds: c.bounds(),
-	}
-	if scr := s.scrape(ctx); scr != nil {
-		defer scr.Stop()
-		deps.Server = scr
-	}
+	deps := s.Deps(ctx)
+	deps.Progress, deps.Records = ui.update, files.records
+	deps.Meta.ToolVersion, deps.Meta.StartedAt = e.build.String(), started
+	deps.SkipValidation, deps.Bounds = c.SkipValidation, c.bounds()
 	v, runErr := b.measure(ctx, deps, files)
 	ui.stop()
 	if v.meta == nil {
@@ -127,8 +124,8 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 		}
 		return runErr // nothing was measured
 	}
-	v.facts = append([][2]string{{"Model", s.settings.Model}, {"Server", serverLabel(s.settings)}}, v.facts...)
-	title := fmt.Sprintf("%s — %s", titleCase(b.bench()), s.settings.Model)
+	v.facts = append([][2]string{{"Model", s.Settings.Model}, {"Server", s.Label()}}, v.facts...)
+	title := fmt.Sprintf("%s — %s", titleCase(b.bench()), s.Settings.Model)
 	if err := finishRun(ctx, e, dir, files, title, v, cmp, other); err != nil {
 		return err
 	}
@@ -137,25 +134,23 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 
 // setUp prepares benchmark b's run: its plan, the output folder check, the
 // session with the server and the run folder (beginRun).
-func setUp(ctx context.Context, e *env, b benchmark, log *slog.Logger) (*session, *report.Dir, error) {
+func setUp(ctx context.Context, e *env, b benchmark, log *slog.Logger) (*session.Session, *report.Dir, time.Time, error) {
 	c := b.common()
 	plan, err := b.start()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, time.Time{}, err
 	}
 	if err := checkOutputDir(c.OutputDir, b.bench()); err != nil {
-		return nil, nil, err
+		return nil, nil, time.Time{}, err
 	}
 	for _, w := range plan.warnings {
 		log.Warn(w)
 	}
-	s, dir, err := beginRun(ctx, e, c, log, plan)
+	s, dir, started, err := beginRun(ctx, e, c, log, plan)
 	if err != nil && ctx.Err() != nil {
-		// The setup failed because the user stopped it, not because the
-		// server or the flags are wrong.
-		return nil, nil, exitError{code: ExitInterrupted, err: errors.New("interrupted during setup: nothing was measured")}
+		return nil, nil, time.Time{}, setupError(ctx, err)
 	}
-	return s, dir, err
+	return s, dir, started, err
 }
 
 // verdict turns a finished run into its exit: an interrupt (130, always:
