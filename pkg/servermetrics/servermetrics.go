@@ -4,7 +4,11 @@
 // queueing, how full its KV cache was, and whether its prefix cache served
 // any prompt (which would make TTFC look better than it is). It knows the
 // metric names of vLLM (and the simulated engine, which uses them) and
-// SGLang; a server without /metrics is simply not scraped.
+// SGLang; a server without /metrics is simply not scraped. Besides the
+// periodic scrape, the runner scrapes at each point's start and end
+// (ScrapeNow), so the counters' growth always spans the whole point. Check
+// turns a point's Summary into the prefix_cache and server_batch checks,
+// SKIP with the reason when the data cannot decide them.
 package servermetrics
 
 import (

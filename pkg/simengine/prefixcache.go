@@ -6,9 +6,12 @@ import "container/list"
 // default.
 const DefaultBlockSize = 16
 
-// blockSeed starts the hash of every block; mixed with the previous
+// blockSeed starts the hash of every block; xored with the previous
 // block's hash, it chains each block to everything before it.
 const blockSeed uint64 = 0x9AC3_7C1E_5EED_B10C
+
+// fnvPrime64 is FNV-1a's 64-bit prime.
+const fnvPrime64 = 0x100000001b3
 
 // blockHasher counts the tokens of a prompt and, when size > 0, hashes each
 // full block of size tokens as vLLM's automatic prefix caching does: a
@@ -25,7 +28,7 @@ type blockHasher struct {
 }
 
 func newBlockHasher(size int) *blockHasher {
-	return &blockHasher{size: size, cur: mix(blockSeed)}
+	return &blockHasher{size: size, cur: blockSeed}
 }
 
 // add appends one token id.
@@ -34,11 +37,15 @@ func (h *blockHasher) add(id int) {
 	if h.size <= 0 {
 		return
 	}
-	h.cur = mix(h.cur ^ uint64(id))
+	// FNV-1a over the block's token ids, the block finished with
+	// splitmix64: cheap per token (this runs before the request reaches
+	// the engine, inside its client's TTFC), well mixed per block.
+	h.cur = (h.cur ^ uint64(id)) * fnvPrime64
 	h.n++
 	if h.n == h.size {
-		h.blocks = append(h.blocks, h.cur)
-		h.n, h.cur = 0, mix(h.cur^blockSeed)
+		b := mix(h.cur)
+		h.blocks = append(h.blocks, b)
+		h.n, h.cur = 0, b^blockSeed
 	}
 }
 
