@@ -163,6 +163,11 @@ func TestPrefillAgainstSim(t *testing.T) {
 			t.Errorf("request %d: the engine has no record of it", r.Seq)
 			continue
 		}
+		if rec.CachedTokens != 0 {
+			// Salted prompts share no block: the engine's prefix cache
+			// must have computed every token.
+			t.Errorf("request %d: the engine found %d of its tokens in the prefix cache", r.Seq, rec.CachedTokens)
+		}
 		truth := rec.FirstToken + late[rec.FirstToken] - rec.Arrived
 		got, _ := r.TTFC()
 		if got < truth-time.Millisecond {

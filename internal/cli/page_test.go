@@ -13,6 +13,7 @@ func TestOverallVerdict(t *testing.T) {
 	pass := validate.Check{Name: "a", Status: validate.Pass}
 	warn := validate.Check{Name: "b", Status: validate.Warn}
 	fail := validate.Check{Name: "c", Status: validate.Fail}
+	skip := validate.Check{Name: "d", Status: validate.Skip}
 	for _, tt := range []struct {
 		name       string
 		rep        validate.Report
@@ -20,6 +21,8 @@ func TestOverallVerdict(t *testing.T) {
 	}{
 		{"all pass", validate.Report{Checks: []validate.Check{pass}}, "PASS", "every check passed"},
 		{"a warning", validate.Report{Checks: []validate.Check{pass, warn}}, "WARN", "with warnings"},
+		{"a skip does not fail nor claim every check passed", validate.Report{Checks: []validate.Check{pass, skip}}, "PASS", "every check that could be evaluated passed: 1 passed, 0 warnings, 0 failures, 1 skipped"},
+		{"a warning beats a skip", validate.Report{Checks: []validate.Check{skip, warn}}, "WARN", "with warnings"},
 		{"a failure beats a warning", validate.Report{Checks: []validate.Check{warn, fail}}, "FAIL", "not valid"},
 		{"thresholds held", validate.Report{Checks: []validate.Check{pass}, Thresholds: []validate.Check{pass}}, "PASS", "thresholds held"},
 		{"a crossed threshold fails a valid run", validate.Report{Checks: []validate.Check{warn}, Thresholds: []validate.Check{fail}}, "FAIL", "thresholds crossed"},

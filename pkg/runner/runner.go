@@ -48,9 +48,12 @@ type Sink interface {
 	Close(all []result.Request) error
 }
 
-// ServerMetrics summarizes what the server's own metrics said between two
-// instants; *servermetrics.Scraper implements it.
+// ServerMetrics scrapes the server's own metrics on demand and summarizes
+// what they said between two instants; *servermetrics.Scraper implements
+// it. Run scrapes at each point's start and end, so every point, however
+// short, has counters from before and after it.
 type ServerMetrics interface {
+	ScrapeNow(ctx context.Context)
 	Summarize(from, to time.Time) servermetrics.Summary
 }
 
@@ -96,7 +99,8 @@ type Deps struct {
 	// Records, when set, opens the sink of a record file named by its
 	// path in the run folder ("requests.jsonl", "c=8/requests.jsonl").
 	Records func(path string) (Sink, error)
-	// Server, when set, is asked what the server reported during each point.
+	// Server, when set, is scraped at each point's start and end and asked
+	// what the server reported during the point (Batch.Server).
 	Server ServerMetrics
 	// Meta is the results header as far as the caller knows it (settings,
 	// tool version, start time); a benchmark fills in the rest.
@@ -122,16 +126,6 @@ func (d Deps) CheckBounds() fidelity.Bounds {
 		return fidelity.DefaultBounds()
 	}
 	return d.Bounds
-}
-
-// ServerSummary is what the server reported in [from, to], or nil
-// without a scraper.
-func (d Deps) ServerSummary(from, to time.Time) *servermetrics.Summary {
-	if d.Server == nil {
-		return nil
-	}
-	s := d.Server.Summarize(from, to)
-	return &s
 }
 
 // Plan is one point's load.
@@ -211,6 +205,9 @@ type Batch struct {
 	// Retry-After, and BackoffTime is their total length.
 	Backoffs    int
 	BackoffTime time.Duration
+	// Server is what the server's own metrics said during the point; nil
+	// without Deps.Server.
+	Server *servermetrics.Summary
 }
 
 // Run executes plan until its schedule ends or ctx is done, and returns
@@ -246,6 +243,10 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 		c.look = newLookahead(len(c.ahead), plan.Lookahead, c.build)
 		defer c.look.stop()
 	}
+	if d.Server != nil {
+		// Read the server's counters before the point's clock starts.
+		d.Server.ScrapeNow(ctx)
+	}
 	b := Batch{Began: time.Now()}
 	c.began = b.Began
 	sendCtx, stopSending := context.WithCancelCause(ctx)
@@ -268,6 +269,14 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 	})
 	b.Client = meter.Stop()
 	stopProgress()
+	if d.Server != nil {
+		// Every request has ended: the scrape sent now reads the
+		// counters after the point. It runs on an interrupted run too.
+		ended := time.Now()
+		d.Server.ScrapeNow(context.WithoutCancel(ctx))
+		s := d.Server.Summarize(b.Began, ended)
+		b.Server = &s
+	}
 
 	b.EndReason = EndReason(ctx)
 	if c.guard != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/client"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 )
 
@@ -363,5 +364,66 @@ func TestRunLookaheadError(t *testing.T) {
 	}
 	if len(b.Requests) != 3 {
 		t.Errorf("%d records, want the 3 built before the failure", len(b.Requests))
+	}
+}
+
+// scrapeLog is a ServerMetrics that records when it was scraped, and
+// what it was asked to summarize.
+type scrapeLog struct {
+	mu       sync.Mutex
+	scrapes  []time.Time
+	from, to time.Time
+	liveCtx  []bool
+}
+
+func (s *scrapeLog) ScrapeNow(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scrapes = append(s.scrapes, time.Now())
+	s.liveCtx = append(s.liveCtx, ctx.Err() == nil)
+}
+
+func (s *scrapeLog) Summarize(from, to time.Time) servermetrics.Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.from, s.to = from, to
+	return servermetrics.Summary{Scrapes: len(s.scrapes)}
+}
+
+// Run scrapes the server at the point's start, before its clock, and at
+// its end, after every request ended (an interrupted point too), and
+// summarizes exactly the point.
+func TestRunScrapesEachPoint(t *testing.T) {
+	t.Parallel()
+	for _, interrupt := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		sm := &scrapeLog{}
+		sender := fakeSender{delay: 20 * time.Millisecond}
+		if interrupt {
+			sender = fakeSender{hang: true}
+			time.AfterFunc(20*time.Millisecond, cancel)
+		}
+		b, err := Run(ctx, Plan{Point: "p", Schedule: traffic.InOrder(2), Call: call}, Deps{Sender: sender, Server: sm})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sm.scrapes) != 2 || b.Server == nil {
+			t.Fatalf("interrupt %v: %d scrapes, summary %v; want 2 and a summary", interrupt, len(sm.scrapes), b.Server)
+		}
+		if !sm.scrapes[0].Before(b.Began) || !sm.from.Equal(b.Began) {
+			t.Errorf("interrupt %v: first scrape at %v, point began %v, summarized from %v", interrupt, sm.scrapes[0], b.Began, sm.from)
+		}
+		var last time.Duration
+		for _, r := range b.Requests {
+			last = max(last, r.End)
+		}
+		lastEnd := b.Began.Add(last)
+		if sm.to.Before(lastEnd) || sm.scrapes[1].Before(sm.to) {
+			t.Errorf("interrupt %v: last request ended %v, summarized to %v, end scrape %v", interrupt, lastEnd, sm.to, sm.scrapes[1])
+		}
+		if !sm.liveCtx[1] {
+			t.Errorf("interrupt %v: the end scrape got a cancelled context", interrupt)
+		}
 	}
 }

@@ -4,7 +4,11 @@
 // queueing, how full its KV cache was, and whether its prefix cache served
 // any prompt (which would make TTFC look better than it is). It knows the
 // metric names of vLLM (and the simulated engine, which uses them) and
-// SGLang; a server without /metrics is simply not scraped.
+// SGLang; a server without /metrics is simply not scraped. Besides the
+// periodic scrape, the runner scrapes at each point's start and end
+// (ScrapeNow), so the counters' growth always spans the whole point. Check
+// turns a point's Summary into the prefix_cache and server_batch checks,
+// SKIP with the reason when the data cannot decide them.
 package servermetrics
 
 import (
@@ -26,25 +30,32 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
-// Metric names, by what they mean, in the order they are tried.
+// Metric names, by what they mean, in the order they are tried. The
+// prefix-cache counters are vLLM V1's (in tokens) and V0's (in blocks).
 var (
-	runningNames   = []string{"vllm:num_requests_running", "sglang:num_running_reqs"}
-	waitingNames   = []string{"vllm:num_requests_waiting", "sglang:num_queue_reqs"}
-	kvUsageNames   = []string{"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage"}
-	prefixHitNames = []string{"vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total", "vllm:prefix_cache_hits"}
+	runningNames     = []string{"vllm:num_requests_running", "sglang:num_running_reqs"}
+	waitingNames     = []string{"vllm:num_requests_waiting", "sglang:num_queue_reqs"}
+	kvUsageNames     = []string{"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage"}
+	prefixHitNames   = []string{"vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total", "vllm:prefix_cache_hits"}
+	prefixQueryNames = []string{"vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total", "vllm:prefix_cache_queries"}
 )
 
 // Sample is one scrape: the value of each known metric (summed over label
-// sets), NaN when the server does not expose it.
+// sets), NaN when the server does not expose it. Sent is when the request
+// left, At when the answer was read: the server read its counters between
+// the two.
 type Sample struct {
-	At         time.Time
-	Running    float64
-	Waiting    float64
-	KVUsage    float64
-	PrefixHits float64
+	Sent          time.Time
+	At            time.Time
+	Running       float64
+	Waiting       float64
+	KVUsage       float64
+	PrefixHits    float64
+	PrefixQueries float64
 }
 
-// Scraper polls a /metrics URL in the background.
+// Scraper polls a /metrics URL in the background, and scrapes it on
+// demand (ScrapeNow) at the boundaries of each point.
 type Scraper struct {
 	url    string
 	client *http.Client
@@ -81,22 +92,30 @@ func (s *Scraper) loop(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		smp, err := scrape(ctx, s.client, s.url)
-		s.mu.Lock()
-		if err != nil {
-			s.failed++
-		} else {
-			s.samples = append(s.samples, smp)
-		}
-		s.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
-			s.log.Debug("metrics scrape failed", "err", err)
-		}
+		s.ScrapeNow(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// ScrapeNow scrapes once and returns when the sample is kept (or the
+// scrape failed, which is counted and logged at debug level). The runner
+// calls it at each point's start and end, so that even a point shorter
+// than the polling interval has counters from before and after it.
+func (s *Scraper) ScrapeNow(ctx context.Context) {
+	smp, err := scrape(ctx, s.client, s.url)
+	s.mu.Lock()
+	if err != nil {
+		s.failed++
+	} else {
+		s.samples = append(s.samples, smp)
+	}
+	s.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		s.log.Debug("metrics scrape failed", "err", err)
 	}
 }
 
@@ -106,9 +125,15 @@ func (s *Scraper) Stop() {
 	<-s.done
 }
 
-// Summary describes what the server reported between two instants.
+// Summary describes what the server reported during one point.
 type Summary struct {
+	// Scrapes counts the scrapes made while the point ran (sent after its
+	// start, read before its end): the gauges' maxima come from them.
 	Scrapes int `json:"scrapes"`
+	// Bracketed is true when a scrape read before the point's start and
+	// one sent after its end were found: the counters' growth below spans
+	// the whole point.
+	Bracketed bool `json:"bracketed,omitempty"`
 	// MaxRunning and MaxWaiting are the most requests the server said it
 	// was running and queueing; nil when it does not report them.
 	MaxRunning *float64 `json:"max_running,omitempty"`
@@ -116,42 +141,56 @@ type Summary struct {
 	// MaxKVUsage is the highest KV-cache usage, as a fraction.
 	MaxKVUsage *float64 `json:"max_kv_cache_usage,omitempty"`
 	// PrefixHits is the growth of the server's prefix-cache hit counter
-	// over the interval (tokens or blocks, as the server counts them).
-	PrefixHits *float64 `json:"prefix_cache_hits,omitempty"`
+	// over the point (tokens or blocks, as the server counts them), and
+	// PrefixQueries that of its query counter (the same unit); nil when
+	// the server has no such counter or the point was not bracketed.
+	PrefixHits    *float64 `json:"prefix_cache_hits,omitempty"`
+	PrefixQueries *float64 `json:"prefix_cache_queries,omitempty"`
 }
 
-// Summarize returns what the server reported in [from, to]. The prefix-hit
-// growth is taken from the last scrape before from (or the first in the
-// interval) to the last one in it.
+// Summarize returns what the server reported during the point that ran
+// from from to to. The gauges are the maxima over the scrapes made inside
+// the point; the counters' growth is taken from the last scrape read by
+// from to the first sent at or after to.
 func (s *Scraper) Summarize(from, to time.Time) Summary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out Summary
-	var before *Sample
-	var last *Sample
+	var before, after *Sample
 	for i := range s.samples {
 		smp := &s.samples[i]
-		if smp.At.Before(from) {
-			before = smp
-			continue
+		switch {
+		case !smp.At.After(from):
+			if before == nil || smp.At.After(before.At) {
+				before = smp
+			}
+		case !smp.Sent.Before(to):
+			if after == nil || smp.Sent.Before(after.Sent) {
+				after = smp
+			}
+		case !smp.Sent.Before(from) && !smp.At.After(to):
+			out.Scrapes++
+			out.MaxRunning = maxOf(out.MaxRunning, smp.Running)
+			out.MaxWaiting = maxOf(out.MaxWaiting, smp.Waiting)
+			out.MaxKVUsage = maxOf(out.MaxKVUsage, smp.KVUsage)
 		}
-		if smp.At.After(to) {
-			break
-		}
-		out.Scrapes++
-		out.MaxRunning = maxOf(out.MaxRunning, smp.Running)
-		out.MaxWaiting = maxOf(out.MaxWaiting, smp.Waiting)
-		out.MaxKVUsage = maxOf(out.MaxKVUsage, smp.KVUsage)
-		if before == nil {
-			before = smp
-		}
-		last = smp
 	}
-	if before != nil && last != nil && !math.IsNaN(before.PrefixHits) && !math.IsNaN(last.PrefixHits) {
-		d := last.PrefixHits - before.PrefixHits
-		out.PrefixHits = &d
+	if before == nil || after == nil {
+		return out
 	}
+	out.Bracketed = true
+	out.PrefixHits = growth(before.PrefixHits, after.PrefixHits)
+	out.PrefixQueries = growth(before.PrefixQueries, after.PrefixQueries)
 	return out
+}
+
+// growth is b - a, or nil when either is unknown.
+func growth(a, b float64) *float64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return nil
+	}
+	d := b - a
+	return &d
 }
 
 func maxOf(cur *float64, v float64) *float64 {
@@ -165,6 +204,7 @@ func maxOf(cur *float64, v float64) *float64 {
 }
 
 func scrape(ctx context.Context, hc *http.Client, url string) (Sample, error) {
+	sent := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return Sample{}, fmt.Errorf("scrape %s: %w", url, err)
@@ -183,11 +223,13 @@ func scrape(ctx context.Context, hc *http.Client, url string) (Sample, error) {
 		return Sample{}, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	return Sample{
-		At:         time.Now(),
-		Running:    first(values, runningNames),
-		Waiting:    first(values, waitingNames),
-		KVUsage:    first(values, kvUsageNames),
-		PrefixHits: first(values, prefixHitNames),
+		Sent:          sent,
+		At:            time.Now(),
+		Running:       first(values, runningNames),
+		Waiting:       first(values, waitingNames),
+		KVUsage:       first(values, kvUsageNames),
+		PrefixHits:    first(values, prefixHitNames),
+		PrefixQueries: first(values, prefixQueryNames),
 	}, nil
 }
 
@@ -297,29 +339,64 @@ func sums(families map[string]*dto.MetricFamily) map[string]float64 {
 	return out
 }
 
-// Check adds the checks the server's own metrics support for one point:
-// prefix_cache (hits while prompts were salted mean TTFC was helped by a
-// cache) and, when batch > 0, server_batch (the server ran fewer requests
-// at once than the batch). Nothing is added for a summary without scrapes.
-func (s Summary) Check(rep *validate.Report, label string, batch int, salted bool) {
-	if s.Scrapes == 0 {
+// Check adds the checks the server's own metrics support for one point,
+// every time, whatever the data: prefix_cache and, when batch > 0,
+// server_batch. A check the data cannot decide is SKIP with the reason; s
+// is nil when the server was not scraped at all.
+//
+// prefix_cache: prompts are salted so that no two requests share a
+// cacheable prefix. Hits while they were salted mean the server served
+// part of some prompts from its cache, so TTFC may be understated (WARN).
+// With --no-prompt-salt the cache is measured on purpose: hits PASS, and
+// the detail says how much of the prompts the cache served. No hits PASS.
+//
+// server_batch: the server ran fewer requests at once than the batch
+// (WARN): the point measured a smaller batch than its label says.
+func Check(rep *validate.Report, s *Summary, label string, batch int, salted bool) {
+	checkPrefix(rep, s, label, salted)
+	if batch <= 0 {
 		return
 	}
-	if s.PrefixHits != nil {
-		switch {
-		case *s.PrefixHits > 0 && salted:
-			rep.Add("prefix_cache", label, validate.Warn, "the server reports %.0f prefix-cache hits during this point although every prompt was salted: TTFC may be understated", *s.PrefixHits)
-		case *s.PrefixHits > 0:
-			rep.Add("prefix_cache", label, validate.Pass, "the server reports %.0f prefix-cache hits (prompts are unsalted on purpose)", *s.PrefixHits)
-		default:
-			rep.Add("prefix_cache", label, validate.Pass, "the server reports no prefix-cache hits")
-		}
+	switch {
+	case s == nil:
+		rep.Add("server_batch", label, validate.Skip, "%s", notScraped)
+	case s.Scrapes == 0:
+		rep.Add("server_batch", label, validate.Skip, "no /metrics scrape while the point's requests ran (it was shorter than the scrape interval, or the scrapes failed)")
+	case s.MaxRunning == nil:
+		rep.Add("server_batch", label, validate.Skip, "the server exposes no running-request count")
+	case *s.MaxRunning < float64(batch):
+		rep.Add("server_batch", label, validate.Warn, "the server reported at most %.0f running requests for a batch of %d", *s.MaxRunning, batch)
+	default:
+		rep.Add("server_batch", label, validate.Pass, "the server reported up to %.0f running requests", *s.MaxRunning)
 	}
-	if batch > 0 && s.MaxRunning != nil {
-		if *s.MaxRunning < float64(batch) {
-			rep.Add("server_batch", label, validate.Warn, "the server reported at most %.0f running requests for a batch of %d", *s.MaxRunning, batch)
-		} else {
-			rep.Add("server_batch", label, validate.Pass, "the server reported up to %.0f running requests", *s.MaxRunning)
-		}
+}
+
+// notScraped is the SKIP reason of a point without server metrics.
+const notScraped = "the server's /metrics was not scraped: it exposes none that veeksha reads (vLLM's or SGLang's names)"
+
+func checkPrefix(rep *validate.Report, s *Summary, label string, salted bool) {
+	switch {
+	case s == nil:
+		rep.Add("prefix_cache", label, validate.Skip, "%s", notScraped)
+		return
+	case !s.Bracketed:
+		rep.Add("prefix_cache", label, validate.Skip, "no /metrics scrape before and after the point: the prefix-cache counters' growth is unknown")
+		return
+	case s.PrefixHits == nil:
+		rep.Add("prefix_cache", label, validate.Skip, "the server exposes no prefix-cache counters")
+		return
+	}
+	hits := *s.PrefixHits
+	share := ""
+	if s.PrefixQueries != nil && *s.PrefixQueries > 0 {
+		share = fmt.Sprintf(" of %.0f queried (%.1f %%)", *s.PrefixQueries, 100*hits / *s.PrefixQueries)
+	}
+	switch {
+	case hits <= 0:
+		rep.Add("prefix_cache", label, validate.Pass, "the server reports no prefix-cache hits")
+	case salted:
+		rep.Add("prefix_cache", label, validate.Warn, "the server reports %.0f prefix-cache hits%s during this point although every prompt was salted: TTFC may be understated", hits, share)
+	default:
+		rep.Add("prefix_cache", label, validate.Pass, "the server reports %.0f prefix-cache hits%s: prompts are unsalted on purpose (--no-prompt-salt), so TTFC includes them", hits, share)
 	}
 }

@@ -51,11 +51,14 @@ func TestScraperSummarizes(t *testing.T) {
 	if !Available(t.Context(), hc, srv.URL) {
 		t.Fatal("Probe = false for a vLLM-style endpoint")
 	}
-	from := time.Now()
 	s := Start(t.Context(), hc, srv.URL, 10*time.Millisecond, nil)
+	s.ScrapeNow(t.Context())
+	from := time.Now()
 	time.Sleep(120 * time.Millisecond)
+	to := time.Now()
+	s.ScrapeNow(t.Context())
 	s.Stop()
-	sum := s.Summarize(from, time.Now())
+	sum := s.Summarize(from, to)
 	if sum.Scrapes < 3 {
 		t.Fatalf("%d scrapes in 120 ms at 10 ms", sum.Scrapes)
 	}
@@ -65,8 +68,49 @@ func TestScraperSummarizes(t *testing.T) {
 	if sum.MaxKVUsage != nil {
 		t.Errorf("KV usage %v reported for a server without it", *sum.MaxKVUsage)
 	}
-	if sum.PrefixHits == nil || *sum.PrefixHits <= 0 || math.Mod(*sum.PrefixHits, 10) != 0 {
-		t.Errorf("prefix hits %v, want a positive multiple of 10", sum.PrefixHits)
+	if !sum.Bracketed || sum.PrefixHits == nil || *sum.PrefixHits <= 0 || math.Mod(*sum.PrefixHits, 10) != 0 {
+		t.Errorf("prefix hits %v (bracketed %v), want a positive multiple of 10", sum.PrefixHits, sum.Bracketed)
+	}
+	if sum.PrefixQueries != nil {
+		t.Errorf("prefix queries %v reported for a server without them", *sum.PrefixQueries)
+	}
+}
+
+// A point shorter than the polling interval is still bracketed by the
+// scrapes at its start and end: the counters' growth is known, though no
+// gauge was read while it ran.
+func TestShortPointBracketed(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "vllm:num_requests_running 0\nvllm:prefix_cache_queries_total %d\nvllm:prefix_cache_hits_total %d\n", 4*hits.Load(), hits.Load())
+	}))
+	t.Cleanup(srv.Close)
+	s := Start(t.Context(), &http.Client{Timeout: time.Second}, srv.URL, time.Hour, nil)
+	t.Cleanup(s.Stop)
+	s.ScrapeNow(t.Context())
+	from := time.Now()
+	hits.Add(16) // the point: 16 tokens hit of 64 queried
+	to := time.Now()
+	s.ScrapeNow(t.Context())
+	sum := s.Summarize(from, to)
+	if !sum.Bracketed || sum.PrefixHits == nil || *sum.PrefixHits != 16 || sum.PrefixQueries == nil || *sum.PrefixQueries != 64 {
+		t.Fatalf("summary %+v, want bracketed with 16 hits of 64 queries", sum)
+	}
+	if sum.Scrapes != 0 || sum.MaxRunning != nil {
+		t.Errorf("summary %+v: the boundary scrapes count as scrapes during the point", sum)
+	}
+	var rep validate.Report
+	Check(&rep, &sum, "bs=4,il=128", 4, true)
+	got := map[string]validate.Check{}
+	for _, c := range rep.Checks {
+		got[c.Name] = c
+	}
+	if c := got["prefix_cache"]; c.Status != validate.Warn || !strings.Contains(c.Detail, "16 prefix-cache hits of 64 queried (25.0 %)") {
+		t.Errorf("prefix_cache = %+v, want WARN with 16 of 64", c)
+	}
+	if c := got["server_batch"]; c.Status != validate.Skip || !strings.Contains(c.Detail, "no /metrics scrape while") {
+		t.Errorf("server_batch = %+v, want SKIP: no scrape ran during the point", c)
 	}
 }
 
@@ -87,30 +131,52 @@ func TestProbeRejectsOtherEndpoints(t *testing.T) {
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	f := func(v float64) *float64 { return &v }
-	var rep validate.Report
-	Summary{Scrapes: 3, MaxRunning: f(2), PrefixHits: f(0)}.Check(&rep, "bs=4,il=128", 4, true)
-	Summary{Scrapes: 3, MaxRunning: f(8), PrefixHits: f(32)}.Check(&rep, "c=8", 0, true)
-	Summary{}.Check(&rep, "c=16", 0, true)
-	got := map[string]validate.Status{}
-	for _, c := range rep.Checks {
-		got[c.Title()] = c.Status
+	tests := []struct {
+		name   string
+		s      *Summary
+		batch  int
+		salted bool
+		want   map[string]validate.Status
+		detail string
+	}{
+		{"no hits, batch not held", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(2), PrefixHits: f(0)}, 4, true,
+			map[string]validate.Status{"prefix_cache": validate.Pass, "server_batch": validate.Warn}, "at most 2 running requests for a batch of 4"},
+		{"hits with salted prompts", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(32)}, 0, true,
+			map[string]validate.Status{"prefix_cache": validate.Warn}, "although every prompt was salted"},
+		{"hits with unsalted prompts", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(32), PrefixQueries: f(64)}, 0, false,
+			map[string]validate.Status{"prefix_cache": validate.Pass}, "32 prefix-cache hits of 64 queried (50.0 %): prompts are unsalted on purpose"},
+		{"batch held", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(0)}, 8, true,
+			map[string]validate.Status{"prefix_cache": validate.Pass, "server_batch": validate.Pass}, "up to 8 running requests"},
+		{"not scraped", nil, 4, true,
+			map[string]validate.Status{"prefix_cache": validate.Skip, "server_batch": validate.Skip}, "was not scraped"},
+		{"no scrape at all", &Summary{}, 4, true,
+			map[string]validate.Status{"prefix_cache": validate.Skip, "server_batch": validate.Skip}, "no /metrics scrape before and after the point"},
+		{"no prefix counters", &Summary{Scrapes: 1, Bracketed: true, MaxRunning: f(4)}, 4, false,
+			map[string]validate.Status{"prefix_cache": validate.Skip, "server_batch": validate.Pass}, "exposes no prefix-cache counters"},
+		{"no running count", &Summary{Scrapes: 1, Bracketed: true, PrefixHits: f(0)}, 4, false,
+			map[string]validate.Status{"prefix_cache": validate.Pass, "server_batch": validate.Skip}, "exposes no running-request count"},
 	}
-	want := map[string]validate.Status{
-		"prefix_cache [bs=4,il=128]": validate.Pass, "server_batch [bs=4,il=128]": validate.Warn,
-		"prefix_cache [c=8]": validate.Warn,
-	}
-	if len(got) != len(want) {
-		t.Errorf("checks %v, want %v", got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %s, want %s", k, got[k], v)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var rep validate.Report
+			Check(&rep, tt.s, "c=8", tt.batch, tt.salted)
+			got := map[string]validate.Status{}
+			found := false
+			for _, c := range rep.Checks {
+				got[c.Name] = c.Status
+				found = found || strings.Contains(c.Detail, tt.detail)
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("checks %v, want %v (%+v)", got, tt.want, rep.Checks)
+			}
+			if !found {
+				t.Errorf("no detail contains %q: %+v", tt.detail, rep.Checks)
+			}
+		})
 	}
 }
 
-// Parse skips any malformed line, wherever it is, and keeps the others;
-// a histogram and a summary keep the names their series have in the text.
 func TestParseFormats(t *testing.T) {
 	t.Parallel()
 	text := `# HELP vllm:e2e_request_latency_seconds Latency.

@@ -30,11 +30,14 @@ type request struct {
 	maxOut   int       // maximum output tokens
 	stopAt   int       // output tokens after which it stops (maxOut with ignore_eos)
 	arrived  time.Time // when the handler submitted it
+	blocks   []uint64  // hashes of the prompt's full blocks (nil without a prefix cache)
 
 	canceled atomic.Bool // set by the handler when the client goes away
 
 	// Engine goroutine only.
-	prefilled int // prompt tokens in the KV cache
+	prefilled int // prompt tokens in the KV cache, cached ones included
+	cached    int // prompt tokens found in the prefix cache at admission
+	inserted  int // prompt blocks put in the prefix cache so far
 	generated int // output tokens produced
 	admitted  time.Time
 	firstTok  time.Time
@@ -86,9 +89,13 @@ type gauges struct {
 	running    atomic.Int64
 	waiting    atomic.Int64
 	kvUsed     atomic.Int64 // tokens in the KV cache
-	promptToks atomic.Int64 // prefill tokens processed
+	promptToks atomic.Int64 // prompt tokens of the admitted requests, cached or computed
 	genToks    atomic.Int64 // output tokens produced
-	finished   [3]atomic.Int64
+	// prefixQueries and prefixHits count the prompt tokens looked up in
+	// the prefix cache and those found, as vLLM's counters do.
+	prefixQueries atomic.Int64
+	prefixHits    atomic.Int64
+	finished      [3]atomic.Int64
 }
 
 func (g *gauges) countFinish(reason string) {
@@ -167,11 +174,15 @@ type Work struct {
 
 // RequestRecord is what the engine did with one request. Times are offsets
 // from the server's start; zero when the event did not happen.
+// CachedTokens of the PromptTokens were found in the prefix cache at
+// admission and never computed: its first prefill chunk starts there (its
+// Work's PrefillPast).
 type RequestRecord struct {
 	Seq          int           `json:"seq"`
 	ID           string        `json:"id"`
 	ClientID     string        `json:"client_id,omitempty"`
 	PromptTokens int           `json:"prompt_tokens"`
+	CachedTokens int           `json:"cached_tokens"`
 	MaxTokens    int           `json:"max_tokens"`
 	OutputTokens int           `json:"output_tokens"`
 	FinishReason string        `json:"finish_reason"`
@@ -195,6 +206,8 @@ type engine struct {
 	logw       io.Writer
 	record     bool
 	logger     *slog.Logger
+	blockSize  int
+	cache      *prefixCache // nil: no prefix cache
 
 	submit chan *request
 	quit   chan struct{}
@@ -214,7 +227,13 @@ type engine struct {
 }
 
 func newEngine(o Options, began time.Time, g *gauges) *engine {
+	var cache *prefixCache
+	if !o.NoPrefixCache {
+		cache = newPrefixCache(o.PrefixCacheBlocks)
+	}
 	return &engine{
+		blockSize:  o.BlockSize,
+		cache:      cache,
 		profile:    o.Profile,
 		chunkSize:  o.ChunkSize,
 		maxRunning: o.MaxRunning,
@@ -354,7 +373,8 @@ func (e *engine) plan(dst []planned, start time.Time) []planned {
 		e.kvReserved += need
 		r.admitted = start
 		e.running = append(e.running, r)
-		n := min(budget, r.prompt)
+		e.lookUp(r)
+		n := min(budget, r.prompt-r.prefilled)
 		dst = append(dst, planned{r: r, prefill: n})
 		budget -= n
 	}
@@ -365,6 +385,35 @@ func (e *engine) plan(dst []planned, start time.Time) []planned {
 		e.g.running.Store(int64(len(e.running)))
 	}
 	return dst
+}
+
+// lookUp finds the longest run of r's leading prompt blocks in the prefix
+// cache: those tokens are in the KV cache at once, and its prefill starts
+// after them. As in vLLM, the last prompt token is always computed (its
+// logits give the first output token), so a prompt found whole still
+// prefills its last block.
+func (e *engine) lookUp(r *request) {
+	if e.cache == nil {
+		return
+	}
+	blocks := e.cache.match(r.blocks, (r.prompt-1)/e.blockSize)
+	r.cached = blocks * e.blockSize
+	r.prefilled, r.inserted = r.cached, blocks
+	e.kvUsed += r.cached
+	e.g.prefixQueries.Add(int64(r.prompt))
+	e.g.prefixHits.Add(int64(r.cached))
+	e.g.promptToks.Add(int64(r.cached))
+}
+
+// cacheComputed puts r's prompt blocks that are now fully computed in the
+// prefix cache, so that a later prompt sharing them finds them.
+func (e *engine) cacheComputed(r *request) {
+	if e.cache == nil {
+		return
+	}
+	for full := min(r.prefilled/e.blockSize, len(r.blocks)); r.inserted < full; r.inserted++ {
+		e.cache.insert(r.blocks[r.inserted])
+	}
 }
 
 // dropCanceled removes the requests whose clients went away.
@@ -463,6 +512,7 @@ func (e *engine) complete(plan []planned, shape Shape, start, end time.Time) {
 		if p.prefill > 0 {
 			r.prefilled += p.prefill
 			prefilled += p.prefill
+			e.cacheComputed(r)
 			if r.prefilled == r.prompt {
 				tokens = 1
 				r.firstTok = end
@@ -541,6 +591,7 @@ func (e *engine) retireAt(r *request, finish string, at time.Time) {
 		ID:           r.id,
 		ClientID:     r.clientID,
 		PromptTokens: r.prompt,
+		CachedTokens: r.cached,
 		MaxTokens:    r.maxOut,
 		OutputTokens: r.generated,
 		FinishReason: finish,

@@ -246,8 +246,10 @@ func eventually(t *testing.T, attempts int, check func() error) {
 // be below it: tokens leave at the end of their iteration. The upper bound
 // applies to the best of 5 samples, the one least disturbed by other
 // processes. The engine's own record must match the cost model exactly.
+// The prefix cache is off: every sample repeats its prompt, and must
+// prefill it whole (TestPrefixCacheHitTTFC measures hits).
 func TestTTFCIsPrefillTime(t *testing.T) {
-	s := startServer(t, Options{Record: true})
+	s := startServer(t, Options{Record: true, NoPrefixCache: true})
 	o := s.Options()
 	slack := 2 * time.Millisecond
 	if raceEnabled {
@@ -282,6 +284,9 @@ func TestTTFCIsPrefillTime(t *testing.T) {
 		})
 	}
 	for _, r := range s.Requests() {
+		if r.CachedTokens != 0 {
+			t.Errorf("request %d: %d cached tokens with the prefix cache off", r.Seq, r.CachedTokens)
+		}
 		if want := o.Profile.LonePrefillTime(r.PromptTokens, o.ChunkSize); r.FirstToken-r.Admitted != want {
 			t.Errorf("request %d: engine first token %v after admission, want %v", r.Seq, r.FirstToken-r.Admitted, want)
 		}

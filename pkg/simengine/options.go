@@ -38,6 +38,17 @@ type Options struct {
 	// MaxModelLen is the context length in tokens; default the profile's.
 	MaxModelLen int
 
+	// BlockSize is the prefix cache's block size in tokens; default
+	// DefaultBlockSize (16, as vLLM).
+	BlockSize int
+	// PrefixCacheBlocks is the prefix cache's capacity in blocks, least
+	// recently used evicted first; default KVCacheTokens / BlockSize.
+	PrefixCacheBlocks int
+	// NoPrefixCache turns the prefix cache off (it is on by default, as
+	// vLLM's automatic prefix caching): every prompt is then prefilled in
+	// full, and /metrics has no prefix-cache counters.
+	NoPrefixCache bool
+
 	// Seed drives every random choice: jitter, early stops, and which
 	// requests, streams and events the fault knobs hit.
 	Seed uint64
@@ -135,6 +146,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Jitter == 0 {
 		o.Jitter = p.Jitter
 	}
+	if o.BlockSize == 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	if o.PrefixCacheBlocks == 0 && o.BlockSize > 0 {
+		o.PrefixCacheBlocks = max(o.KVCacheTokens/o.BlockSize, 1)
+	}
 	if o.TokensPerChunk == 0 {
 		o.TokensPerChunk = max(p.TokensPerChunk, 1)
 	}
@@ -169,6 +186,8 @@ func (o Options) validate() error {
 		{"MaxModelLen", o.MaxModelLen},
 		{"TokensPerChunk", o.TokensPerChunk},
 		{"StallAfterTokens", o.StallAfterTokens},
+		{"BlockSize", o.BlockSize},
+		{"PrefixCacheBlocks", o.PrefixCacheBlocks},
 	} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("simengine: %s %d is not positive", f.name, f.v))

@@ -215,11 +215,18 @@ func (p Profile) DecodeStepTime(batch, contextTokensSum int) time.Duration {
 // promptTokens tokens alone in an engine with the given chunk size: the ideal
 // time to its first token, without network or queueing.
 func (p Profile) LonePrefillTime(promptTokens, chunkSize int) time.Duration {
+	return p.PrefillTime(promptTokens, 0, chunkSize)
+}
+
+// PrefillTime is LonePrefillTime for a prompt whose first cachedTokens
+// tokens were found in the prefix cache: only the others are computed, in
+// chunks whose past starts at cachedTokens.
+func (p Profile) PrefillTime(promptTokens, cachedTokens, chunkSize int) time.Duration {
 	if chunkSize <= 0 {
 		chunkSize = p.ChunkSize
 	}
 	var total time.Duration
-	for done := 0; done < promptTokens; {
+	for done := cachedTokens; done < promptTokens; {
 		n := min(chunkSize, promptTokens-done)
 		total += p.IterationTime(n, done, 0, 0)
 		done += n

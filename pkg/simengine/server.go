@@ -224,7 +224,9 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 
 // handleMetrics writes the engine's state in Prometheus text format under
 // vLLM's metric names. KV-cache usage is a fraction (1 = full), as in vLLM.
-// The engine has no prefix cache and never preempts: those counters stay 0.
+// The prefix-cache counters count prompt tokens looked up and found, as
+// vLLM V1's do; they are left out when the engine has no prefix cache. The
+// engine never preempts: that counter stays 0.
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	label := `model_name="` + escapeLabel(s.opts.Model) + `"`
 	kv := float64(s.g.kvUsed.Load()) / float64(s.opts.KVCacheTokens)
@@ -242,8 +244,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", s.g.promptToks.Load(), label)
 	metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", s.g.genToks.Load(), label)
 	metric("vllm:num_preemptions_total", "counter", "Cumulative number of preemptions (the simulated engine never preempts).", 0, label)
-	metric("vllm:prefix_cache_queries_total", "counter", "Prefix cache queries, in queried tokens.", s.g.promptToks.Load(), label)
-	metric("vllm:prefix_cache_hits_total", "counter", "Prefix cache hits, in cached tokens (the simulated engine has no prefix cache).", 0, label)
+	if s.blockSize() > 0 {
+		metric("vllm:prefix_cache_queries_total", "counter", "Prefix cache queries, in queried tokens.", s.g.prefixQueries.Load(), label)
+		metric("vllm:prefix_cache_hits_total", "counter", "Prefix cache hits, in cached tokens.", s.g.prefixHits.Load(), label)
+	}
 	fmt.Fprintf(&b, "# HELP vllm:request_success_total Count of successfully processed requests.\n# TYPE vllm:request_success_total counter\n")
 	for i, reason := range []string{finishLength, finishStop, finishAbort} {
 		fmt.Fprintf(&b, "vllm:request_success_total{finished_reason=%q,%s} %d\n", reason, label, s.g.finished[i].Load())

@@ -13,9 +13,10 @@ import (
 type completion struct {
 	chat      bool
 	stream    bool
-	usage     bool // stream_options.include_usage
-	cont      bool // stream_options.continuous_usage_stats
-	prompt    int  // prompt tokens
+	usage     bool     // stream_options.include_usage
+	cont      bool     // stream_options.continuous_usage_stats
+	prompt    int      // prompt tokens
+	blocks    []uint64 // hashes of the prompt's full blocks (nil without a prefix cache)
 	maxOut    int
 	minTokens int
 	ignoreEOS bool
@@ -36,28 +37,26 @@ func (s *Server) parseCompletion(w http.ResponseWriter, r *http.Request, chat bo
 		c.usage = body.StreamOptions.IncludeUsage
 		c.cont = body.StreamOptions.ContinuousUsageStats
 	}
+	// One pass counts the prompt's tokens and, with a prefix cache, hashes
+	// its blocks.
+	h := newBlockHasher(s.blockSize())
 	if chat {
 		if len(body.Messages) == 0 {
 			return c, badRequest("messages", "messages is required and must not be empty")
 		}
-		contents := make([]string, len(body.Messages))
-		for i, m := range body.Messages {
-			contents[i] = m.Content.Text
-		}
-		c.prompt = ChatPromptTokens(contents, body.AddGenerationPrompt == nil || *body.AddGenerationPrompt)
+		h.addChat(body.Messages, body.AddGenerationPrompt == nil || *body.AddGenerationPrompt)
 	} else {
 		if len(body.Prompt) == 0 || string(body.Prompt) == "null" {
 			return c, badRequest("prompt", "prompt is required")
 		}
-		n, err := promptTokens(body.Prompt)
-		if err != nil {
+		if err := promptTokens(body.Prompt, h); err != nil {
 			return c, badRequest("prompt", "%v", err)
 		}
-		if n == 0 {
+		if h.tokens == 0 {
 			return c, badRequest("prompt", "prompt is empty (0 tokens)")
 		}
-		c.prompt = n
 	}
+	c.prompt, c.blocks = h.tokens, h.blocks
 	if body.N != nil && *body.N != 1 {
 		return c, badRequest("n", "n is %d; the simulated engine makes one choice per request", *body.N)
 	}
@@ -92,6 +91,16 @@ func (s *Server) parseCompletion(w http.ResponseWriter, r *http.Request, chat bo
 			c.prompt+c.maxOut, c.prompt, c.maxOut, s.opts.KVCacheTokens)
 	}
 	return c, nil
+}
+
+// blockSize is the prefix cache's block size, or 0 when the engine has no
+// prefix cache (turned off, or zero-cost mode): prompts are then counted,
+// not hashed.
+func (s *Server) blockSize() int {
+	if s.opts.NoPrefixCache || s.opts.ZeroCost {
+		return 0
+	}
+	return s.opts.BlockSize
 }
 
 func contextError(limit int, param, detail string) *apiError {
@@ -144,7 +153,7 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request, chat b
 	} else {
 		req := newRequest()
 		req.seq, req.id, req.clientID = seq, id, r.Header.Get("X-Request-Id")
-		req.prompt, req.maxOut, req.stopAt = c.prompt, c.maxOut, stopAt
+		req.prompt, req.maxOut, req.stopAt, req.blocks = c.prompt, c.maxOut, stopAt, c.blocks
 		req.arrived = time.Now()
 		s.g.waiting.Add(1)
 		select {

@@ -1,7 +1,6 @@
 package simengine
 
 import (
-	"hash/fnv"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -101,11 +100,15 @@ func decodeRune(s string) (rune, int) {
 	return utf8.DecodeRuneInString(s)
 }
 
-// tokenID is the id of an ordinary token: a hash of its text.
+// tokenID is the id of an ordinary token: the FNV-1a hash of its text
+// (written out, so that hashing a prompt allocates nothing).
 func tokenID(tok string) int {
-	h := fnv.New32a()
-	h.Write([]byte(tok))
-	return int(h.Sum32() % vocabSize)
+	h := uint32(2166136261)
+	for i := 0; i < len(tok); i++ {
+		h ^= uint32(tok[i])
+		h *= 16777619
+	}
+	return int(h % vocabSize)
 }
 
 // textTokenIDs returns the token ids of text.

@@ -1,7 +1,9 @@
 // Package validate holds the post-run validity checks' common shape: a Check
-// with a PASS, WARN or FAIL status and a one-line detail, and a Report that
-// collects them. Each benchmark supplies its own checks; a run fails
-// validation when any check is FAIL.
+// with a PASS, WARN, FAIL or SKIP status and a one-line detail, and a Report
+// that collects them. Each benchmark supplies its own checks, and makes every
+// check it can make at every point: one that cannot be evaluated there is
+// SKIP with the reason, never left out. A run fails validation when any
+// check is FAIL; WARN and SKIP never fail it.
 package validate
 
 import "fmt"
@@ -9,11 +11,14 @@ import "fmt"
 // Status is the outcome of one check.
 type Status string
 
-// The three outcomes. WARN flags a threat to validity without failing the run.
+// The outcomes. WARN flags a threat to validity without failing the run;
+// SKIP says the check could not be evaluated at that point (its detail says
+// why: no data, a server that does not report it) and never fails the run.
 const (
 	Pass Status = "PASS"
 	Warn Status = "WARN"
 	Fail Status = "FAIL"
+	Skip Status = "SKIP"
 )
 
 // Check is one validity check's outcome. Label names the point it applies
@@ -71,7 +76,12 @@ func (r *Report) Crossed() bool {
 	return false
 }
 
-// Summary is the one-line count: "7 passed, 1 warnings, 0 failures".
+// Summary is the one-line count: "7 passed, 1 warnings, 0 failures", and
+// ", 2 skipped" when some checks could not be evaluated.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("%d passed, %d warnings, %d failures", r.Count(Pass), r.Count(Warn), r.Count(Fail))
+	s := fmt.Sprintf("%d passed, %d warnings, %d failures", r.Count(Pass), r.Count(Warn), r.Count(Fail))
+	if n := r.Count(Skip); n > 0 {
+		s += fmt.Sprintf(", %d skipped", n)
+	}
+	return s
 }

@@ -22,11 +22,28 @@ func TestReport(t *testing.T) {
 	if got, want := r.Summary(), "1 passed, 1 warnings, 1 failures"; got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
+	r.Add("prefix_cache", "c=4", Skip, "no /metrics scrape during the point")
+	if got, want := r.Summary(), "1 passed, 1 warnings, 1 failures, 1 skipped"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
 	if got, want := r.Checks[1].Title(), "fcfs_order [bs=2,il=128]"; got != want {
 		t.Errorf("Title() = %q, want %q", got, want)
 	}
 	if got, want := r.Checks[0].Title(), "session_count"; got != want {
 		t.Errorf("Title() = %q, want %q", got, want)
+	}
+}
+
+func TestSkipNeverFails(t *testing.T) {
+	t.Parallel()
+	var r Report
+	r.Add("server_batch", "bs=4,il=128", Skip, "no /metrics scrape during the point")
+	r.Add("no_errors", "bs=4,il=128", Pass, "all 4 requests succeeded")
+	if r.Failed() {
+		t.Errorf("Failed() = true with only PASS and SKIP checks")
+	}
+	if got := r.Count(Skip); got != 1 {
+		t.Errorf("Count(Skip) = %d, want 1", got)
 	}
 }
 

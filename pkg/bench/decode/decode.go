@@ -292,7 +292,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 		p.EndReason = result.EndInterrupted
 	}
 	a, err := Analyze(p)
-	a.Row.Server = d.ServerSummary(p.Began, time.Now())
+	a.Row.Server = b.Server
 	a.Row.Goodput = goodput(cfg.SLO, p.Requests)
 	return p, a, err
 }
@@ -300,9 +300,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 // check adds the validity checks of one combination to rep.
 func (a Analysis) check(rep *validate.Report, cfg Config, p CombinationRun, bounds fidelity.Bounds, promptSalt bool) {
 	Check(rep, cfg, p, a, bounds)
-	if a.Row.Server != nil {
-		a.Row.Server.Check(rep, p.CheckLabel(), p.BatchSize, promptSalt)
-	}
+	servermetrics.Check(rep, a.Row.Server, p.CheckLabel(), p.BatchSize, promptSalt)
 }
 
 // Recheck reads the decode run saved in dir and runs its validity checks

@@ -16,6 +16,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/sampler"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/slo"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -100,7 +101,7 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 	res := Results{
 		Meta: d.Meta.For("prefill", "ttfc"), Config: cfg,
 		Results: AnalyzeSLO(b.Requests, cfg.SLO), Errors: result.CountErrors(b.Requests),
-		Fidelity: fidelity.Assess(b.Client, b.Requests), Server: d.ServerSummary(b.Began, time.Now()),
+		Fidelity: fidelity.Assess(b.Client, b.Requests), Server: b.Server,
 	}
 	res.EndReason, res.DurationS = b.EndReason, time.Since(b.Began).Seconds()
 	if !d.SkipValidation {
@@ -132,9 +133,7 @@ func (c Config) plan() []int {
 // its thresholds.
 func (res Results) check(reqs []result.Request, bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, reqs, res.Fidelity, bounds)
-	if res.Server != nil {
-		res.Server.Check(&rep, "", 0, res.Settings.PromptSalt)
-	}
+	servermetrics.Check(&rep, res.Server, "", 0, res.Settings.PromptSalt)
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
 		rep.Add("thresholds", "", validate.Fail, "%v", err)

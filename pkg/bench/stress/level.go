@@ -10,6 +10,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/traffic"
 )
 
@@ -46,6 +47,9 @@ type LevelRun struct {
 	// Retry-After; BackoffS is their total length in seconds.
 	Backoffs int     `json:"backoffs"`
 	BackoffS float64 `json:"backoff_s"`
+	// Server is what the server's own metrics said during the level (nil
+	// when it was not scraped); kept so that a resumed level keeps it.
+	Server *servermetrics.Summary `json:"server_metrics,omitempty"`
 }
 
 // LevelRunConditions are the settings a level was measured under; a
@@ -118,5 +122,6 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, afterFa
 	}, d)
 	run.Began, run.Requests, run.EndReason, run.Client = b.Began, b.Requests, b.EndReason, b.Client
 	run.StopReason, run.Backoffs, run.BackoffS = b.StopReason, b.Backoffs, b.BackoffTime.Seconds()
+	run.Server = b.Server
 	return run, err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -113,9 +114,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 func (res Results) check(bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, res.Levels, res.Results, bounds)
 	for _, p := range res.Results {
-		if p.Server != nil {
-			p.Server.Check(&rep, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
-		}
+		servermetrics.Check(&rep, p.Server, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
 	}
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
@@ -151,6 +150,7 @@ func (s *sweep) reuse() error {
 			r.ResumedFrom = s.d.Resume.Dir
 		}
 		p := AnalyzeSLO(r, s.cfg.SLO)
+		p.Server = r.Server
 		s.runs[r.Level], s.points[r.Level] = r, p
 		s.next = max(s.next, r.Index+1)
 		if err := s.d.Save(s.cfg.LevelName(r.Level)+"/"+RecordsFile, r.Requests); err != nil {
@@ -178,7 +178,7 @@ func (s *sweep) measure(ctx context.Context, level float64) (LevelRun, Point, er
 	}
 	s.next++
 	p := AnalyzeSLO(run, s.cfg.SLO)
-	p.Server = s.d.ServerSummary(run.Began, time.Now())
+	p.Server = run.Server
 	s.runs[level], s.points[level] = run, p
 	if err != nil {
 		return run, p, err

@@ -63,7 +63,7 @@ table.sortable th[aria-sort=ascending]::after { content: " ▲"; } table.sortabl
 .scroll { overflow-x: auto; }
 .chart { margin: 16px 0; }
 .chart figcaption { font-size: 13px; }
-td.PASS { color: #1b5e20; } td.WARN { color: #7a5200; font-weight: 600; } td.FAIL { color: #a4161a; font-weight: 700; }
+td.PASS { color: #1b5e20; } td.WARN { color: #7a5200; font-weight: 600; } td.FAIL { color: #a4161a; font-weight: 700; } td.SKIP { color: #6b6b6b; }
 </style>
 </head>
 <body>
@@ -130,7 +130,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 <thead><tr>{{range $i, $h := .G.Header}}<th{{if index $.G.Numeric $i}} class="num"{{end}}>{{$h}}</th>{{end}}</tr></thead>
 <tbody>
 {{- range .G.Rows}}
-<tr>{{range $i, $c := .}}<td class="{{if index $.G.Numeric $i}}num{{end}}{{if and (eq $i 0) (or (eq $c "PASS") (eq $c "WARN") (eq $c "FAIL"))}} {{$c}}{{end}}">{{$c}}</td>{{end}}</tr>
+<tr>{{range $i, $c := .}}<td class="{{if index $.G.Numeric $i}}num{{end}}{{if and (eq $i 0) (or (eq $c "PASS") (eq $c "WARN") (eq $c "FAIL") (eq $c "SKIP"))}} {{$c}}{{end}}">{{$c}}</td>{{end}}</tr>
 {{- end}}
 </tbody></table></div>
 {{- if .G.Notes}}

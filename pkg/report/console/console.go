@@ -117,7 +117,7 @@ func Thresholds(w io.Writer, ths []validate.Check, opts Options) error {
 }
 
 // checks writes the validity checks of r, one row per check across the
-// points and a detail row per WARN or FAIL.
+// points and a detail row per WARN, FAIL or SKIP.
 func checks(w io.Writer, r validate.Report, opts Options) error {
 	g := grid{
 		title:  "Post-Run Validation",
@@ -134,8 +134,9 @@ func checks(w io.Writer, r validate.Report, opts Options) error {
 
 // grouped folds checks of one name into one row: the worst status, the
 // name, passed/total and, for a single check, its detail. A name checked
-// at several points is followed by a row per WARN or FAIL point, with its
-// label and detail. Names keep the order of their first check.
+// at several points is followed by a row per WARN, FAIL or SKIP point, with its
+// label and detail (a SKIP's is its reason). Names keep the order of
+// their first check.
 func grouped(cs []validate.Check, opts Options) [][]string {
 	var names []string
 	byName := map[string][]validate.Check{}
@@ -178,12 +179,15 @@ func grouped(cs []validate.Check, opts Options) [][]string {
 	return rows
 }
 
-// rank orders statuses from best to worst.
+// rank orders statuses from best to worst. A check skipped at some point
+// shows SKIP over PASS, so that a point it could not evaluate is listed.
 func rank(s validate.Status) int {
 	switch s {
 	case validate.Fail:
-		return 2
+		return 3
 	case validate.Warn:
+		return 2
+	case validate.Skip:
 		return 1
 	}
 	return 0
@@ -198,6 +202,8 @@ func statusColors(s validate.Status) text.Colors {
 		return text.Colors{text.FgYellow, text.Bold}
 	case validate.Fail:
 		return text.Colors{text.FgRed, text.Bold}
+	case validate.Skip:
+		return text.Colors{text.FgHiBlack}
 	}
 	return nil
 }

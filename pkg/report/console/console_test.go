@@ -126,6 +126,29 @@ func TestValidationGrouped(t *testing.T) {
 	}
 }
 
+// A check skipped at some points shows SKIP, lists those points with the
+// reason, and counts them in the summary; it does not make the run fail.
+func TestValidationSkip(t *testing.T) {
+	t.Parallel()
+	var r validate.Report
+	r.Add("no_errors", "", validate.Pass, "all requests succeeded")
+	r.Add("prefix_cache", "c=1", validate.Pass, "the server reports no prefix-cache hits")
+	r.Add("prefix_cache", "c=2", validate.Skip, "no /metrics scrape during the point")
+	var b bytes.Buffer
+	if err := Validation(&b, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"SKIP   │ prefix_cache", "1/2", "SKIP   │   c=2", "no /metrics scrape during the point", "2 passed, 0 warnings, 0 failures, 1 skipped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Failures Detected") {
+		t.Errorf("a SKIP made the table say failures:\n%s", out)
+	}
+}
+
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
