@@ -177,20 +177,26 @@ func TestPrefixCacheCheckAgainstSim(t *testing.T) {
 }
 
 // Salted prompts still share the chat template's first tokens. With a
-// block that small (2 tokens) the server caches them, and the check warns:
-// the server served part of every prompt from its cache.
-func TestPrefixCacheWarnsOnSaltedHits(t *testing.T) {
+// block that small (2 tokens) the server caches them: no request has more
+// cached tokens than the template adds, and the check PASSes naming the
+// template (a real vLLM caches a long system header the same way; a WARN
+// there would be a false alarm on every run). Content hits beyond the
+// template WARN: TestCheck in pkg/servermetrics.
+func TestPrefixCacheTemplateHitsPass(t *testing.T) {
 	t.Parallel()
 	srv := startTestSim(t, simengine.Options{BlockSize: 2})
 	res, recs := prefillPoint(t, srv, 256)
-	hits := 0
+	hits, overhead := 0, res.Settings.PromptOverheadTokens
 	for _, rec := range recs {
 		hits += rec.CachedTokens
+		if rec.CachedTokens > overhead {
+			t.Errorf("request %d: %d cached tokens, more than the template's %d: a salted prompt's content was cached", rec.Seq, rec.CachedTokens, overhead)
+		}
 	}
 	if hits == 0 || res.Server == nil || res.Server.PrefixHits == nil || *res.Server.PrefixHits != float64(hits) {
 		t.Fatalf("server metrics %+v, want the engine's %d cached tokens", res.Server, hits)
 	}
-	if c, ok := findCheck(res.Validation, "prefix_cache"); !ok || c.Status != validate.Warn || !strings.Contains(c.Detail, "although every prompt was salted") {
-		t.Errorf("prefix_cache = %+v (found %v), want WARN", c, ok)
+	if c, ok := findCheck(res.Validation, "prefix_cache"); !ok || c.Status != validate.Pass || !strings.Contains(c.Detail, "its chat template adds to each of the") {
+		t.Errorf("prefix_cache = %+v (found %v), want PASS naming the chat template", c, ok)
 	}
 }

@@ -345,15 +345,19 @@ func sums(families map[string]*dto.MetricFamily) map[string]float64 {
 // is nil when the server was not scraped at all.
 //
 // prefix_cache: prompts are salted so that no two requests share a
-// cacheable prefix. Hits while they were salted mean the server served
-// part of some prompts from its cache, so TTFC may be understated (WARN).
+// cacheable prefix of their content. The server's chat template puts the
+// same tokens in front of every prompt, so a salted request may hit up to
+// that many tokens (Prompts.OverheadTokens) without its content being
+// cached: hits within that allowance PASS, naming it. More hits while the
+// prompts were salted mean the server served part of some prompts from
+// its cache, so TTFC may be understated (WARN).
 // With --no-prompt-salt the cache is measured on purpose: hits PASS, and
 // the detail says how much of the prompts the cache served. No hits PASS.
 //
 // server_batch: the server ran fewer requests at once than the batch
 // (WARN): the point measured a smaller batch than its label says.
-func Check(rep *validate.Report, s *Summary, label string, batch int, salted bool) {
-	checkPrefix(rep, s, label, salted)
+func Check(rep *validate.Report, s *Summary, label string, batch int, pr Prompts) {
+	checkPrefix(rep, s, label, pr)
 	if batch <= 0 {
 		return
 	}
@@ -374,7 +378,18 @@ func Check(rep *validate.Report, s *Summary, label string, batch int, salted boo
 // notScraped is the SKIP reason of a point without server metrics.
 const notScraped = "the server's /metrics was not scraped: it exposes none that veeksha reads (vLLM's or SGLang's names)"
 
-func checkPrefix(rep *validate.Report, s *Summary, label string, salted bool) {
+// Prompts is what Check needs to know about the point's prompts.
+type Prompts struct {
+	// Salted is true when every prompt began with a unique salt.
+	Salted bool
+	// Requests is how many requests the point sent.
+	Requests int
+	// OverheadTokens is what the server adds to each prompt (its chat
+	// template): the most tokens a salted request can share with another.
+	OverheadTokens int
+}
+
+func checkPrefix(rep *validate.Report, s *Summary, label string, pr Prompts) {
 	switch {
 	case s == nil:
 		rep.Add("prefix_cache", label, validate.Skip, "%s", notScraped)
@@ -394,7 +409,9 @@ func checkPrefix(rep *validate.Report, s *Summary, label string, salted bool) {
 	switch {
 	case hits <= 0:
 		rep.Add("prefix_cache", label, validate.Pass, "the server reports no prefix-cache hits")
-	case salted:
+	case pr.Salted && hits <= float64(pr.Requests*pr.OverheadTokens):
+		rep.Add("prefix_cache", label, validate.Pass, "the server reports %.0f prefix-cache hits%s, within the %d tokens its chat template adds to each of the %d salted prompts: no prompt's content was served from the cache", hits, share, pr.OverheadTokens, pr.Requests)
+	case pr.Salted:
 		rep.Add("prefix_cache", label, validate.Warn, "the server reports %.0f prefix-cache hits%s during this point although every prompt was salted: TTFC may be understated", hits, share)
 	default:
 		rep.Add("prefix_cache", label, validate.Pass, "the server reports %.0f prefix-cache hits%s: prompts are unsalted on purpose (--no-prompt-salt), so TTFC includes them", hits, share)

@@ -101,7 +101,7 @@ func TestShortPointBracketed(t *testing.T) {
 		t.Errorf("summary %+v: the boundary scrapes count as scrapes during the point", sum)
 	}
 	var rep validate.Report
-	Check(&rep, &sum, "bs=4,il=128", 4, true)
+	Check(&rep, &sum, "bs=4,il=128", 4, Prompts{Salted: true})
 	got := map[string]validate.Check{}
 	for _, c := range rep.Checks {
 		got[c.Name] = c
@@ -141,8 +141,11 @@ func TestCheck(t *testing.T) {
 	}{
 		{"no hits, batch not held", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(2), PrefixHits: f(0)}, 4, true,
 			map[string]validate.Status{"prefix_cache": validate.Pass, "server_batch": validate.Warn}, "at most 2 running requests for a batch of 4"},
-		{"hits with salted prompts", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(32)}, 0, true,
+		{"hits with salted prompts", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(201)}, 0, true,
 			map[string]validate.Status{"prefix_cache": validate.Warn}, "although every prompt was salted"},
+		// 10 requests × 20 template tokens: the shared chat header alone.
+		{"template hits with salted prompts", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(200)}, 0, true,
+			map[string]validate.Status{"prefix_cache": validate.Pass}, "within the 20 tokens its chat template adds to each of the 10 salted prompts"},
 		{"hits with unsalted prompts", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(32), PrefixQueries: f(64)}, 0, false,
 			map[string]validate.Status{"prefix_cache": validate.Pass}, "32 prefix-cache hits of 64 queried (50.0 %): prompts are unsalted on purpose"},
 		{"batch held", &Summary{Scrapes: 3, Bracketed: true, MaxRunning: f(8), PrefixHits: f(0)}, 8, true,
@@ -160,7 +163,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var rep validate.Report
-			Check(&rep, tt.s, "c=8", tt.batch, tt.salted)
+			Check(&rep, tt.s, "c=8", tt.batch, Prompts{Salted: tt.salted, Requests: 10, OverheadTokens: 20})
 			got := map[string]validate.Status{}
 			found := false
 			for _, c := range rep.Checks {

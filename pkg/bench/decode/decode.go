@@ -215,7 +215,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 			break
 		}
 		if !d.SkipValidation {
-			a.check(&rep, cfg, p, d.CheckBounds(), res.Settings.PromptSalt)
+			a.check(&rep, cfg, p, d.CheckBounds(), res.Settings)
 		}
 		res.Results = append(res.Results, a.Row)
 		all = append(all, p.Requests...)
@@ -298,9 +298,11 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 }
 
 // check adds the validity checks of one combination to rep.
-func (a Analysis) check(rep *validate.Report, cfg Config, p CombinationRun, bounds fidelity.Bounds, promptSalt bool) {
+func (a Analysis) check(rep *validate.Report, cfg Config, p CombinationRun, bounds fidelity.Bounds, st result.Settings) {
 	Check(rep, cfg, p, a, bounds)
-	servermetrics.Check(rep, a.Row.Server, p.CheckLabel(), p.BatchSize, promptSalt)
+	servermetrics.Check(rep, a.Row.Server, p.CheckLabel(), p.BatchSize, servermetrics.Prompts{
+		Salted: st.PromptSalt, Requests: len(p.Requests), OverheadTokens: st.PromptOverheadTokens,
+	})
 }
 
 // Recheck reads the decode run saved in dir and runs its validity checks
@@ -331,7 +333,7 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 			return res, rep, err
 		}
 		a.Row.Server = saved.Server
-		a.check(&rep, res.Config, p, bounds, res.Settings.PromptSalt)
+		a.check(&rep, res.Config, p, bounds, res.Settings)
 	}
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {

@@ -133,7 +133,9 @@ func (c Config) plan() []int {
 // its thresholds.
 func (res Results) check(reqs []result.Request, bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, reqs, res.Fidelity, bounds)
-	servermetrics.Check(&rep, res.Server, "", 0, res.Settings.PromptSalt)
+	servermetrics.Check(&rep, res.Server, "", 0, servermetrics.Prompts{
+		Salted: res.Settings.PromptSalt, Requests: len(reqs), OverheadTokens: res.Settings.PromptOverheadTokens,
+	})
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
 		rep.Add("thresholds", "", validate.Fail, "%v", err)

@@ -113,8 +113,14 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 // and its thresholds.
 func (res Results) check(bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, res.Levels, res.Results, bounds)
+	sent := make(map[float64]int, len(res.Levels))
+	for _, l := range res.Levels {
+		sent[l.Level] = len(l.Requests)
+	}
 	for _, p := range res.Results {
-		servermetrics.Check(&rep, p.Server, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
+		servermetrics.Check(&rep, p.Server, res.Config.LevelName(p.Level), 0, servermetrics.Prompts{
+			Salted: res.Settings.PromptSalt, Requests: sent[p.Level], OverheadTokens: res.Settings.PromptOverheadTokens,
+		})
 	}
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
