@@ -149,7 +149,6 @@ type plotted struct {
 func (p *painter) draw(c report.Chart) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, pngWidthPx, pngHeightPx))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	frame := box{0, 0, pngWidthPx, pngHeightPx}
 
 	series := make([]plotted, len(c.Series))
 	var all []point
@@ -236,12 +235,18 @@ func (p *painter) draw(c report.Chart) *image.RGBA {
 		}
 	}
 
-	// Point labels last, so no line crosses them. A label goes above its
-	// point, else below, right or left of it: wherever it stays in the
-	// image and clear of the labels already placed. One that fits nowhere
-	// is left out (it would be unreadable), and so is a label already
-	// written for a point drawn at the same place (P50 and P99 of a level
-	// often coincide on a throughput axis).
+	// Point labels last, so no line crosses them.
+	p.labels(img, series, func(pt point) vec { return vec{toX(pt.x), toY(pt.y)} }, box{0, legendBottom, pngWidthPx, pngHeightPx})
+	return img
+}
+
+// labels writes the series' point labels. A label goes above its point,
+// else below, right or left of it: wherever it stays inside frame (the
+// image below the legend) and clear of the labels already placed. One
+// that fits nowhere is left out (it would be unreadable), and so is a label
+// already written for a point drawn at the same place (P50 and P99 of a
+// level often coincide on a throughput axis).
+func (p *painter) labels(img *image.RGBA, series []plotted, at func(point) vec, frame box) {
 	type written struct {
 		at    vec
 		label string
@@ -250,7 +255,7 @@ func (p *painter) draw(c report.Chart) *image.RGBA {
 	var done []written
 	for _, s := range series {
 		for _, pt := range s.pts {
-			v := vec{toX(pt.x), toY(pt.y)}
+			v := at(pt)
 			if pt.label == "" || slices.ContainsFunc(done, func(w written) bool {
 				return w.label == pt.label && math.Hypot(w.at.x-v.x, w.at.y-v.y) < px(symbolPx)
 			}) {
@@ -263,10 +268,9 @@ func (p *painter) draw(c report.Chart) *image.RGBA {
 			}
 		}
 	}
-	return img
 }
 
-// placeLabel finds where label goes beside the point at v (see draw).
+// placeLabel finds where label goes beside the point at v (see labels).
 func (p *painter) placeLabel(label string, v vec, frame box, placed []box) (box, bool) {
 	w, h := textWidth(p.text, label), p.text.size
 	r := px(symbolPx)/2 + px(labelGapPx)
