@@ -3,7 +3,7 @@ package report
 // Chart describes one line chart as plain data: the benchmarks fill it in
 // and package report/chart draws it (HTML and PNG). Keeping the description
 // here, away from the renderers, lets measuring packages build their charts
-// without importing go-echarts, chromedp or gonum.
+// without importing go-echarts, chromedp or golang.org/x/image.
 type Chart struct {
 	// Name is the file stem: <Name>.html and <Name>.png. Letters, digits,
 	// '_', '-' and '.' only, e.g. "ttfc_vs_input_length".

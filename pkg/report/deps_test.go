@@ -10,7 +10,8 @@ import (
 
 // TestRenderersStayInChart keeps measuring packages free of presentation:
 // of the module's pkg/ packages only report/chart may depend, even
-// indirectly, on the renderers (go-echarts, chromedp, gonum). The
+// indirectly, on the renderers (go-echarts, chromedp, golang.org/x/image,
+// and gonum, which drew the PNG fallback before the built-in renderer). The
 // benchmarks describe their charts with Chart and Series from this package.
 //
 // It runs "go list" from PATH rather than runtime.GOROOT()/bin/go, which
@@ -19,7 +20,7 @@ import (
 func TestRenderersStayInChart(t *testing.T) {
 	t.Parallel()
 	const module = "github.com/veeksha-go/veeksha"
-	renderers := []string{"github.com/go-echarts/", "github.com/chromedp/", "gonum.org/"}
+	renderers := []string{"github.com/go-echarts/", "github.com/chromedp/", "golang.org/x/image/", "gonum.org/"}
 	allowed := module + "/pkg/report/chart"
 
 	cmd := exec.CommandContext(t.Context(), "go", "list",

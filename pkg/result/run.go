@@ -65,8 +65,9 @@ type Meta struct {
 	EndReason     string            `json:"end_reason"`
 	Settings      Settings          `json:"settings"`
 	Definitions   map[string]string `json:"definitions"`
-	// PlotRenderer names what drew the PNG charts ("chromium" or "gonum"),
-	// with the reason when the fallback was used.
+	// PlotRenderer names what drew the PNG charts: "chromium", or "builtin"
+	// (the pure-Go fallback; runs written before it replaced gonum/plot say
+	// "gonum"), with the reason when the fallback was used.
 	PlotRenderer       string `json:"plot_renderer,omitempty"`
 	PlotFallbackReason string `json:"plot_fallback_reason,omitempty"`
 }

@@ -18,12 +18,16 @@ import (
 
 // The PNG renderers, for Options.Renderer and Result.Renderer.
 const (
-	// RendererAuto uses Chromium when one is found and works, else gonum.
+	// RendererAuto uses Chromium when one is found and works, else the
+	// built-in renderer.
 	RendererAuto = "auto"
 	// RendererChromium snapshots the HTML chart in a headless Chromium.
 	RendererChromium = "chromium"
-	// RendererGonum draws the PNG in pure Go with gonum/plot.
-	RendererGonum = "gonum"
+	// RendererBuiltin draws the PNG in pure Go, in this package (vector
+	// shapes with golang.org/x/image/vector, text in the Go fonts), to look
+	// like the HTML chart. Runs before it existed say "gonum" for the
+	// pure-Go renderer of that time (gonum/plot).
+	RendererBuiltin = "builtin"
 )
 
 // DefaultSnapshotTimeout bounds the browser's start and each chart's
@@ -41,7 +45,8 @@ const (
 
 // Options configure WriteAll.
 type Options struct {
-	// Renderer is RendererAuto (also ""), RendererChromium or RendererGonum.
+	// Renderer is RendererAuto (also ""), RendererChromium or
+	// RendererBuiltin.
 	// A forced RendererChromium fails when no browser works, instead of
 	// falling back.
 	Renderer string
@@ -59,10 +64,11 @@ type Options struct {
 // Result tells what WriteAll did.
 type Result struct {
 	// Renderer is the PNG renderer used for every PNG: RendererChromium or
-	// RendererGonum (empty when there were no charts).
+	// RendererBuiltin (empty when there were no charts).
 	Renderer string
-	// FallbackReason says why gonum drew the PNGs when Chromium was
-	// allowed (no browser found, it failed to start or to render).
+	// FallbackReason says why the built-in renderer drew the PNGs when
+	// Chromium was allowed (no browser found, it failed to start or to
+	// render).
 	FallbackReason string
 	// Files are the paths of the files written (dir joined with the file
 	// name): every PNG.
@@ -143,10 +149,10 @@ func chartID(name string) string {
 //
 // PNGs come from one headless Chromium started for all charts (snapshots of
 // the charts' HTML pages, written to a temporary folder and removed after,
-// 2000×1200) or, when none is found or it fails, from
-// gonum/plot (same size); Result tells which and why. With
+// 2000×1200) or, when none is found or it fails, from the built-in
+// renderer (same size and layout); Result tells which and why. With
 // Options.Renderer RendererAuto a Chromium failure part-way redraws every
-// PNG with gonum, so a run's PNGs always share one look.
+// PNG with the built-in renderer, so a run's PNGs always share one look.
 //
 // ctx bounds the whole call: when it ends WriteAll stops and returns its
 // error, with the files written so far in Result.
@@ -161,9 +167,9 @@ func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Optio
 	}
 	var res Result
 	switch opts.Renderer {
-	case "", RendererAuto, RendererChromium, RendererGonum:
+	case "", RendererAuto, RendererChromium, RendererBuiltin:
 	default:
-		return res, fmt.Errorf("chart renderer %q: want %q, %q or %q", opts.Renderer, RendererAuto, RendererChromium, RendererGonum)
+		return res, fmt.Errorf("chart renderer %q: want %q, %q or %q", opts.Renderer, RendererAuto, RendererChromium, RendererBuiltin)
 	}
 	if err := validate(charts); err != nil {
 		return res, err
@@ -188,8 +194,14 @@ func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Optio
 		return res, err
 	}
 	res.Renderer, res.FallbackReason = renderer, reason
-	if renderer == RendererGonum && opts.Renderer != RendererGonum {
-		log.Warn("PNG charts drawn with gonum/plot instead of Chromium", "reason", reason)
+	var p *painter
+	if pngs == nil {
+		if p, err = newPainter(); err != nil {
+			return res, err
+		}
+		if opts.Renderer != RendererBuiltin {
+			log.Warn("PNG charts drawn with the built-in renderer instead of Chromium", "reason", reason)
+		}
 	}
 	for i, c := range charts {
 		if err := ctx.Err(); err != nil {
@@ -202,7 +214,9 @@ func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Optio
 				return err
 			})
 		} else {
-			err = write(c.Name+".png", func(w io.Writer) error { return writePNG(w, c) })
+			t0 := time.Now()
+			err = write(c.Name+".png", func(w io.Writer) error { return p.writePNG(w, c) })
+			log.Debug("chart drawn", "chart", c.Name, "renderer", RendererBuiltin, "took", time.Since(t0))
 		}
 		if err != nil {
 			return res, err
@@ -212,12 +226,12 @@ func WriteAll(ctx context.Context, dir string, charts []report.Chart, opts Optio
 }
 
 // snapshots takes the Chromium PNGs when allowed and possible. It returns
-// them (nil when gonum must draw), the renderer, and why gonum is used
-// instead of an allowed Chromium. err is set only when Chromium was forced
+// them (nil when the built-in renderer must draw), the renderer, and why
+// the built-in renderer is used instead of an allowed Chromium. err is set only when Chromium was forced
 // and failed, or ctx ended.
 func snapshots(ctx context.Context, charts []report.Chart, opts Options, timeout time.Duration, log *slog.Logger) (pngs [][]byte, renderer, reason string, err error) {
-	if opts.Renderer == RendererGonum {
-		return nil, RendererGonum, "", nil
+	if opts.Renderer == RendererBuiltin {
+		return nil, RendererBuiltin, "", nil
 	}
 	forced := opts.Renderer == RendererChromium
 	fail := func(e error) ([][]byte, string, string, error) {
@@ -227,7 +241,7 @@ func snapshots(ctx context.Context, charts []report.Chart, opts Options, timeout
 		if forced {
 			return nil, "", "", fmt.Errorf("png with chromium: %w", e)
 		}
-		return nil, RendererGonum, e.Error(), nil
+		return nil, RendererBuiltin, e.Error(), nil
 	}
 	path, err := FindBrowser(opts.BrowserPath)
 	if err != nil {

@@ -16,12 +16,12 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/report"
 )
 
-// palette is ECharts' default series palette; the gonum renderer uses it
-// too, so both PNG renderers colour series alike.
+// palette is ECharts' default series palette; the built-in PNG renderer
+// uses it too, so both PNG renderers colour series alike.
 var palette = [...]string{"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"}
 
-// symbols are the markers of series 1, 2, 3, ... (cycling); the gonum
-// renderer draws the same shapes.
+// symbols are the markers of series 1, 2, 3, ... (cycling); the built-in
+// PNG renderer draws the same shapes.
 var symbols = [...]string{"circle", "rect", "triangle", "diamond"}
 
 // Layout of the chart inside its 1000×600 box, in CSS pixels: the title
@@ -227,13 +227,7 @@ func yRange(c report.Chart) (lo, hi float64) {
 // spare character covers the difference between the two tick choices.
 func yNameGap(lo, hi float64) int {
 	first, last, step := niceRange(lo, hi)
-	decimals := 0 // enough to write the step: 2.5 -> 1, 0.003 -> 3
-	for ; decimals < 12; decimals++ {
-		scaled := step * math.Pow(10, float64(decimals))
-		if math.Abs(scaled-math.Round(scaled)) < 1e-6*scaled {
-			break
-		}
-	}
+	decimals := stepDecimals(step)
 	widest := 0
 	for i := 0.0; first+i*step <= last+step/2; i++ {
 		widest = max(widest, len(axisLabel(first+i*step, decimals)))
