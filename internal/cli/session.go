@@ -94,7 +94,8 @@ func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error
 	s.settings = result.Settings{
 		APIBase: shown, Server: server, Model: model, Endpoint: c.Endpoint, Seed: c.Seed,
 		PromptNonce: nonce, PromptSalt: !c.NoPromptSalt, NonStandard: !c.NoExtraFields,
-		RequestTimeoutS: c.RequestTimeout.D().Seconds(), BenchmarkTimeoutS: c.BenchmarkTimeout.D().Seconds(),
+		RequestTimeoutS: c.RequestTimeout.D().Seconds(), RequestDeadlineS: c.RequestDeadline.D().Seconds(),
+		BenchmarkTimeoutS: c.BenchmarkTimeout.D().Seconds(),
 	}
 	if err := s.preflight(ctx, shown); err != nil {
 		var ue usageError
@@ -117,7 +118,7 @@ func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error
 func clientConfig(c *Common, base string, maxConcurrency int, log *slog.Logger) client.Config {
 	return client.Config{
 		BaseURL: base, APIKey: c.APIKey, Endpoint: client.Endpoint(c.Endpoint),
-		RequestTimeout: c.RequestTimeout.D(), MaxConcurrency: maxConcurrency,
+		RequestTimeout: c.RequestTimeout.D(), RequestDeadline: c.RequestDeadline.D(), MaxConcurrency: maxConcurrency,
 		NonStandard: !c.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: log,
 	}
 }

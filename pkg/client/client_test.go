@@ -285,13 +285,13 @@ func TestStreamFailures(t *testing.T) {
 			name:      "stall before the headers past the timeout",
 			script:    openaitest.Script{HeaderDelay: 10 * time.Second},
 			timeout:   300 * time.Millisecond,
-			wantClass: result.ErrTimeout, wantStatus: 0,
+			wantClass: result.ErrTimeout, wantStatus: 0, wantErr: "timeout (no data for 300ms) before the response headers",
 		},
 		{
 			name:      "stall mid-stream past the timeout",
 			script:    openaitest.Script{TTFT: ttft, Gap: gap, Fault: openaitest.Fault{Kind: openaitest.Stall, After: 2, Duration: 10 * time.Second}},
 			timeout:   300 * time.Millisecond,
-			wantClass: result.ErrTimeout, wantStatus: 200, wantChunks: 2,
+			wantClass: result.ErrTimeout, wantStatus: 200, wantChunks: 2, wantErr: "timeout (no data for 300ms) mid-stream",
 		},
 		{
 			name:      "no generated text",
@@ -322,11 +322,14 @@ func TestStreamFailures(t *testing.T) {
 			if got := len(r.TokenTimes); got != tt.wantChunks {
 				t.Errorf("len(TokenTimes) = %d, want %d", got, tt.wantChunks)
 			}
-			// The deadline starts when Stream is called (began, in stream),
-			// a little before Sent.
-			if tt.timeout != 0 && (r.End < tt.timeout || r.End-r.Sent > tt.timeout+slack) {
-				t.Errorf("End = %v, End - Sent = %v, want End >= %v and End - Sent <= %v",
-					r.End, r.End-r.Sent, tt.timeout, tt.timeout+slack)
+			// The timeout counts from the last thing that arrived (the
+			// last chunk, else the send).
+			last := r.Sent
+			if n := len(r.TokenTimes); n > 0 {
+				last = r.TokenTimes[n-1]
+			}
+			if tt.timeout != 0 && (r.End-last < tt.timeout || r.End-last > tt.timeout+slack) {
+				t.Errorf("End - last activity = %v, want in [%v, %v]", r.End-last, tt.timeout, tt.timeout+slack)
 			}
 		})
 	}
@@ -819,5 +822,61 @@ func TestStreamStopsEndlessStream(t *testing.T) {
 	}
 	if n := len(r.TokenTimes); n < 16 || n > 4*16+64 {
 		t.Errorf("%d chunks recorded, want between 16 and %d", n, 4*16+64)
+	}
+}
+
+// --request-timeout is an inactivity timeout, as in the original tool: a
+// stream much longer than it that keeps sending succeeds, a stream that
+// goes quiet for it fails as a timeout, and the optional total deadline
+// (RequestDeadline) ends a long stream however steadily it sends.
+func TestStreamInactivityTimeoutAndDeadline(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	steady := openaitest.Script{TTFT: 100 * time.Millisecond, Gap: 100 * time.Millisecond, Tokens: 15}
+	tests := []struct {
+		name      string
+		script    openaitest.Script
+		deadline  time.Duration
+		wantClass string
+		wantErr   string
+	}{
+		{name: "slow but steady stream, 5x the timeout", script: steady},
+		{
+			name:      "stalled stream",
+			script:    openaitest.Script{TTFT: 50 * time.Millisecond, Gap: 50 * time.Millisecond, Fault: openaitest.Fault{Kind: openaitest.Stall, After: 3, Duration: 5 * time.Second}},
+			wantClass: result.ErrTimeout, wantErr: "timeout (no data for 300ms) mid-stream",
+		},
+		{
+			name:      "total deadline on a steady stream",
+			script:    steady,
+			deadline:  700 * time.Millisecond,
+			wantClass: result.ErrDeadline, wantErr: "deadline (700ms after the send) passed mid-stream",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := openaitest.New(t, tt.script)
+			c := newClient(t, srv.URL, func(cfg *client.Config) {
+				cfg.RequestTimeout, cfg.RequestDeadline = idle, tt.deadline
+			})
+			r := stream(t, t.Context(), c, client.Call{Prompt: prompt, MaxTokens: 15})
+			if r.ErrClass != tt.wantClass || !strings.Contains(r.Err, tt.wantErr) {
+				t.Fatalf("ErrClass %q, Err %q; want class %q with %q", r.ErrClass, r.Err, tt.wantClass, tt.wantErr)
+			}
+			switch tt.wantClass {
+			case "":
+				if e2e := r.End - r.Sent; e2e < 3*idle {
+					t.Errorf("the stream took %v, not much longer than the %v timeout: the test proves nothing", e2e, idle)
+				}
+			case result.ErrDeadline:
+				if d := r.End - r.Sent; d < tt.deadline || d > tt.deadline+slack {
+					t.Errorf("ended %v after the send, want in [%v, %v]", d, tt.deadline, tt.deadline+slack)
+				}
+				if len(r.TokenTimes) == 0 || len(r.TokenTimes) >= 15 {
+					t.Errorf("%d chunks before the deadline, want some but not all", len(r.TokenTimes))
+				}
+			}
+		})
 	}
 }

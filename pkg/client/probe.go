@@ -100,8 +100,8 @@ func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
 // call sends one non-streaming request and decodes its JSON answer into
 // dst. Every failure is an *Error.
 func (c *Client) call(ctx context.Context, op, method, path string, params, dst any) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
-	defer cancel()
+	ctx, stop, dog := c.bound(ctx)
+	defer stop()
 	url := c.resolve(path)
 	var data []byte
 	if params != nil {
@@ -115,13 +115,19 @@ func (c *Client) call(ctx context.Context, op, method, path string, params, dst 
 		return &Error{Op: op, URL: url, Err: err}
 	}
 	res, err := c.hc.Do(req)
+	if err == nil {
+		res.Body = activityReader{ReadCloser: res.Body, w: dog}
+	}
 	if err == nil && res.StatusCode >= 300 {
 		body := readExcerpt(res.Body, errorBodyLimit)
 		return &Error{Op: op, URL: url, Status: res.StatusCode, Message: errorMessage(body)}
 	}
 	if err != nil {
-		if errors.Is(context.Cause(ctx), errRequestTimeout) {
-			err = fmt.Errorf("no answer within the request timeout (%v): %w", c.timeout, err)
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errIdleTimeout):
+			err = fmt.Errorf("timeout (no data for %v): %w", c.timeout, err)
+		case errors.Is(cause, errRequestDeadline):
+			err = fmt.Errorf("deadline (%v after the send) passed: %w", c.deadline, err)
 		}
 		return &Error{Op: op, URL: url, Err: err}
 	}

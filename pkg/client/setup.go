@@ -287,7 +287,7 @@ func (c *Client) preflightError(ctx context.Context, r *result.Request) *SetupEr
 		e.Kind = SetupUnauthorized
 	case s >= 400:
 		e.Kind = SetupHTTPStatus
-	case r.ErrClass == result.ErrTimeout, r.ErrClass == result.ErrCanceled && ctx.Err() != nil:
+	case r.ErrClass == result.ErrTimeout, r.ErrClass == result.ErrDeadline, r.ErrClass == result.ErrCanceled && ctx.Err() != nil:
 		e.Kind = SetupTimedOut
 	default:
 		e.Kind = SetupNotStreaming

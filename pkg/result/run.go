@@ -34,14 +34,19 @@ type Settings struct {
 	Server string `json:"server"`
 	// ServerSoftware names the server when it says what it is
 	// ("ollama 0.17.4", "vllm 0.11.0"); empty when unknown.
-	ServerSoftware  string  `json:"server_software,omitempty"`
-	Model           string  `json:"model"`
-	Endpoint        string  `json:"endpoint"`
-	Seed            uint64  `json:"seed"`
-	PromptNonce     uint64  `json:"prompt_nonce"`
-	PromptSalt      bool    `json:"prompt_salt"`
-	NonStandard     bool    `json:"non_standard_fields"`
+	ServerSoftware string `json:"server_software,omitempty"`
+	Model          string `json:"model"`
+	Endpoint       string `json:"endpoint"`
+	Seed           uint64 `json:"seed"`
+	PromptNonce    uint64 `json:"prompt_nonce"`
+	PromptSalt     bool   `json:"prompt_salt"`
+	NonStandard    bool   `json:"non_standard_fields"`
+	// RequestTimeoutS is the inactivity timeout of a request: it failed
+	// (class timeout) when nothing arrived for this long.
 	RequestTimeoutS float64 `json:"request_timeout_s"`
+	// RequestDeadlineS is the total deadline of a request from its send
+	// (class deadline); 0 for none.
+	RequestDeadlineS float64 `json:"request_deadline_s"`
 	// BenchmarkTimeoutS bounds each prefill run and each decode (batch,
 	// length) run.
 	BenchmarkTimeoutS float64 `json:"benchmark_timeout_s"`
