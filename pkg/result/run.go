@@ -109,6 +109,12 @@ func (c ErrorCounts) String() string {
 	if c.Total == 0 {
 		return "no failed requests"
 	}
+	return fmt.Sprintf("%d failed: %s", c.Total, c.Classes())
+}
+
+// Classes lists the counts by class, without the total, for a message
+// that gives the total itself: "2 http_status (500: 2), 1 timeout".
+func (c ErrorCounts) Classes() string {
 	classes := make([]string, 0, len(c.ByClass))
 	for k := range c.ByClass {
 		classes = append(classes, k)
@@ -127,7 +133,7 @@ func (c ErrorCounts) String() string {
 		}
 		parts = append(parts, part)
 	}
-	return fmt.Sprintf("%d failed: %s", c.Total, strings.Join(parts, ", "))
+	return strings.Join(parts, ", ")
 }
 
 // For completes the header m for a benchmark's results file: the schema,
