@@ -227,7 +227,17 @@ func (s *session) preflight(ctx context.Context, base string) error {
 	case client.SetupHTTPStatus:
 		return usagef("the server answered %d to a test request at %s: %s", se.Status, redactURL(se.URL), se.Message)
 	case client.SetupTimedOut:
+		if se.Class == result.ErrTimeout || se.Class == result.ErrDeadline {
+			return usagef("the server at %s did not answer a test request in time (%s): is it overloaded, or is --request-timeout too short for it?", base, se.Message)
+		}
 		return usagef("the server at %s did not answer a test request within %v", base, setupTimeout)
+	case client.SetupBadStream:
+		return usagef("the server at %s streamed, but each of its test requests failed (%s: %s)", redactURL(se.URL), se.Class, se.Message)
+	}
+	if strings.HasPrefix(se.Message, client.NotStreaming) && !strings.Contains(se.Message, "application/json") {
+		// An HTML page or plain text: something other than an OpenAI
+		// server answered (a proxy, a web UI, a wrong path).
+		return usagef("%s did not answer with an event stream (%s): is --api-base the server's OpenAI API (it usually ends in /v1)?", redactURL(se.URL), se.Message)
 	}
 	return usagef("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", redactURL(se.URL), se.Class, se.Message)
 }
@@ -299,6 +309,8 @@ func (s *session) checkLongest(ctx context.Context, length int) error {
 		return exitError{ExitInterrupted, errors.New("interrupted during prompt calibration")}
 	case errors.As(err, &se) && se.Kind == client.SetupPromptMismatch:
 		return usagef("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, se.Tokens)
+	case errors.As(err, &se) && se.Kind == client.SetupTimedOut:
+		return usagef("--input-lengths %d: the server did not answer a prompt of that length in time (%s): raise --request-timeout if its prefill is that slow", length, se.Detail())
 	case errors.As(err, &se) && se.Err != nil:
 		err = se.Err
 	}

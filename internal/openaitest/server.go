@@ -137,9 +137,18 @@ type Script struct {
 	Hangup bool
 
 	// RawBody, when non-nil, is written verbatim as the stream body (with
-	// Content-Type text/event-stream) after HeaderDelay; every other field
-	// but Status is ignored.
+	// Content-Type text/event-stream, or ContentType) after HeaderDelay;
+	// every other field but Status is ignored.
 	RawBody []byte
+	// ContentType, when set, replaces text/event-stream as the
+	// Content-Type of a streamed answer (an HTML page from a proxy).
+	ContentType string
+	// IgnoreStreamFalse streams the answer even when the request asks
+	// for "stream": false, as some servers do.
+	IgnoreStreamFalse bool
+	// NoTokenize answers /tokenize with 404, as servers without it do.
+	// It is read from the Script for an empty Received.
+	NoTokenize bool
 }
 
 // Received is one request as the server saw it.
@@ -272,7 +281,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			"object": "list",
 			"data":   []any{map[string]any{"id": s.Model, "object": "model", "created": 0, "owned_by": "openaitest"}},
 		})
-	case r.Method == http.MethodPost && r.URL.Path == "/tokenize":
+	case r.Method == http.MethodPost && r.URL.Path == "/tokenize" && !s.script(Received{N: -1}).NoTokenize:
 		s.tokenize(w, body)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
@@ -395,7 +404,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 		}
 	}
 	prompt := q.promptTokens()
-	if !q.Stream {
+	if !q.Stream && !sc.IgnoreStreamFalse {
 		if !sleepUntil(ctx, start.Add(sc.TTFT)) {
 			return
 		}
@@ -404,6 +413,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 	}
 
 	w.Header().Set("Content-Type", "text/event-stream")
+	if sc.ContentType != "" {
+		w.Header().Set("Content-Type", sc.ContentType)
+	}
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

@@ -880,3 +880,51 @@ func TestStreamInactivityTimeoutAndDeadline(t *testing.T) {
 		})
 	}
 }
+
+// The length probe is the benchmark's own streamed request: a server that
+// streams whatever it is asked (ignoring "stream": false) is measured; a
+// stream without usage falls back to a non-streamed question; a timeout
+// is reported as one (ErrTimedOut).
+func TestPromptTokensStreamed(t *testing.T) {
+	t.Parallel()
+	want := 4 + openaitest.ChatTemplateTokens
+	tests := []struct {
+		name   string
+		script openaitest.Script
+		want   int
+		err    error
+	}{
+		{"server that ignores stream false", openaitest.Script{IgnoreStreamFalse: true}, want, nil},
+		{"stream without usage", openaitest.Script{Usage: openaitest.UsageNever}, want, nil},
+		{"no answer within the timeout", openaitest.Script{HeaderDelay: 5 * time.Second}, 0, client.ErrTimedOut},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := openaitest.New(t, tt.script)
+			c := newClient(t, srv.URL, func(cfg *client.Config) { cfg.RequestTimeout = 300 * time.Millisecond })
+			n, err := c.PromptTokens(t.Context(), prompt)
+			if n != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("PromptTokens = %d, %v; want %d, %v", n, err, tt.want, tt.err)
+			}
+			if tt.err != nil && !strings.Contains(err.Error(), "timeout (no data for 300ms)") {
+				t.Errorf("error %q does not say it timed out", err)
+			}
+			if first := srv.Completions()[0].JSON(); first["stream"] != true {
+				t.Errorf("the probe was not streamed: %v", first)
+			}
+		})
+	}
+}
+
+// A 200 answer that is not an event stream names its content type and
+// quotes its start.
+func TestStreamHTMLAnswer(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{ContentType: "text/html; charset=utf-8", RawBody: []byte("<html><body>Welcome to nginx</body></html>\n")})
+	c := newClient(t, srv.URL, nil)
+	r := stream(t, t.Context(), c, client.Call{Prompt: prompt, MaxTokens: 4})
+	if r.ErrClass != result.ErrStream || !strings.Contains(r.Err, "Content-Type text/html, not text/event-stream") || !strings.Contains(r.Err, "Welcome to nginx") {
+		t.Errorf("ErrClass %q, Err %q; want a stream error naming text/html and quoting the page", r.ErrClass, r.Err)
+	}
+}

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 // Models lists the model IDs the server serves (GET <base>/models), in the
@@ -76,11 +79,34 @@ func (c *Client) tokenizePath() string {
 	return "tokenize"
 }
 
-// PromptTokens sends a non-streaming request with max_tokens 1 and
-// returns the server's usage.prompt_tokens for text: the prompt length as
-// the server counts it, chat template included. It covers servers without
-// /tokenize (Ollama, hosted APIs). Errors are *Error.
+// PromptTokens returns the server's usage.prompt_tokens for text: the
+// prompt length as the server counts it, chat template included. It covers
+// servers without /tokenize (Ollama, hosted APIs). The probe is the
+// benchmark's own request — streamed, with max_tokens 1 — so a server that
+// streams whatever it is asked (ignoring "stream": false) is measured as
+// well as one that does not. Only when the stream reports no usage (a
+// server that ignores stream_options.include_usage) is the question asked
+// again without streaming. Errors are *Error.
 func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
+	const op = "probe prompt tokens"
+	r := c.Stream(ctx, time.Now(), Call{Seq: -1, Prompt: text, MaxTokens: 1})
+	switch {
+	case !r.OK():
+		return 0, requestError(op, c.resolve(c.path), &r)
+	case r.UsageReported:
+		return r.PromptTokens, nil
+	}
+	n, err := c.promptTokensUnstreamed(ctx, text)
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		e.Message = "the stream reported no usage, and without streaming: " + e.Message
+	}
+	return n, err
+}
+
+// promptTokensUnstreamed asks for usage.prompt_tokens with a
+// non-streaming request.
+func (c *Client) promptTokensUnstreamed(ctx context.Context, text string) (int, error) {
 	params := c.newBody(text, 1)
 	var out struct {
 		Usage *struct {
@@ -95,6 +121,13 @@ func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
 			Message: "response has no usage.prompt_tokens"}
 	}
 	return out.Usage.PromptTokens, nil
+}
+
+// requestError is the *Error of a failed streamed request r.
+func requestError(op, url string, r *result.Request) *Error {
+	// Error names the status itself.
+	msg := strings.TrimPrefix(r.Err, fmt.Sprintf("HTTP %d: ", r.HTTPStatus))
+	return &Error{Op: op, URL: url, Status: r.HTTPStatus, Message: msg, Class: r.ErrClass}
 }
 
 // call sends one non-streaming request and decodes its JSON answer into
@@ -123,13 +156,14 @@ func (c *Client) call(ctx context.Context, op, method, path string, params, dst 
 		return &Error{Op: op, URL: url, Status: res.StatusCode, Message: errorMessage(body)}
 	}
 	if err != nil {
+		class := ""
 		switch cause := context.Cause(ctx); {
 		case errors.Is(cause, errIdleTimeout):
-			err = fmt.Errorf("timeout (no data for %v): %w", c.timeout, err)
+			err, class = fmt.Errorf("timeout (no data for %v): %w", c.timeout, err), result.ErrTimeout
 		case errors.Is(cause, errRequestDeadline):
-			err = fmt.Errorf("deadline (%v after the send) passed: %w", c.deadline, err)
+			err, class = fmt.Errorf("deadline (%v after the send) passed: %w", c.deadline, err), result.ErrDeadline
 		}
-		return &Error{Op: op, URL: url, Err: err}
+		return &Error{Op: op, URL: url, Err: err, Class: class}
 	}
 	body := readExcerpt(res.Body, 16<<20)
 	if err := json.Unmarshal(body, dst); err != nil {

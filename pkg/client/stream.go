@@ -181,14 +181,24 @@ func (c *Client) requestID(seq int) string {
 // r.TargetOutputTokens (Call.MaxTokens) content chunks up front.
 func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Response, began time.Time,
 	onEvent func(time.Duration, []byte), r *result.Request) {
-	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "application/json" {
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if mt == "application/json" {
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
-		fail(r, result.ErrStream, "server did not stream (Content-Type application/json): "+excerpt(body))
+		fail(r, result.ErrStream, NotStreaming+" (Content-Type application/json): "+excerpt(body))
 		return
 	}
 	defer res.Body.Close()
-	sse := newSSEReader(res.Body)
+	var body io.Reader = res.Body
+	var head *headBuffer
+	if mt != "" && mt != "text/event-stream" {
+		// Another content type (an HTML page from a proxy, plain text)
+		// is read as events all the same, in case the server mislabels a
+		// real stream; its start is kept to quote it if it is not one.
+		head = &headBuffer{}
+		body = io.TeeReader(res.Body, head)
+	}
+	sse := newSSEReader(body)
 	var st streamState
 	st.reserve(r.TargetOutputTokens)
 	var failClass, failMsg string
@@ -226,6 +236,8 @@ func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Resp
 	r.End = time.Since(began)
 	st.fill(r)
 	switch {
+	case head != nil && sse.events == 0 && failClass == "" && readErr == nil:
+		fail(r, result.ErrStream, fmt.Sprintf("%s (Content-Type %s, not text/event-stream): %s", NotStreaming, mt, excerpt(head.b)))
 	case failClass != "":
 		fail(r, failClass, failMsg)
 	case done:
@@ -241,6 +253,25 @@ func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Resp
 	if r.ErrClass == "" && len(r.TokenTimes) == 0 {
 		fail(r, result.ErrNoContent, "stream ended without any generated text")
 	}
+}
+
+// NotStreaming starts the Err of a request whose 2xx answer was not an
+// event stream (a JSON completion, an HTML page): the server ignored
+// "stream": true, or something other than the server answered.
+const NotStreaming = "server did not stream"
+
+// headBuffer keeps the first headLimit bytes written to it.
+type headBuffer struct{ b []byte }
+
+// headLimit is how much of a body that is not an event stream is kept to
+// be quoted.
+const headLimit = 512
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := headLimit - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // eventLimit is the most events a stream of maxTokens tokens may send
