@@ -264,6 +264,20 @@ func (s *session) probeServer(ctx context.Context, noExtraFields bool) {
 	}
 }
 
+// contextLength is the model's context length as the server lists it
+// (client.ContextLength), or 0 when it does not say or cannot be asked:
+// then nothing is checked against it.
+func (s *session) contextLength(ctx context.Context) int {
+	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	n, err := s.client.ContextLength(cctx, s.settings.Model)
+	if err != nil {
+		s.log.Debug("could not read the model's context length", "err", err)
+		return 0
+	}
+	return n
+}
+
 // countTokens measures a prompt's length in server tokens (see
 // client.TokenCounter), each count bounded by setupTimeout.
 func (s *session) countTokens(ctx context.Context, text string) (int, error) {
@@ -359,6 +373,9 @@ type runStart struct {
 	rows  [][2]string
 	// warnings are logged before the run starts.
 	warnings []string
+	// fits, when set, checks the plan against the model's context length
+	// (0 when the server does not say): an error is the user's to fix.
+	fits func(contextLen int) error
 }
 
 // beginRun does what every benchmark does before it sends load: the
@@ -374,6 +391,15 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 	s, err := openSession(ctx, c, log, r.streams)
 	if err != nil {
 		return nil, nil, err
+	}
+	// A plan longer than the model's context is refused before anything
+	// is calibrated or sent, not found as HTTP 400s.
+	s.settings.ContextLength = s.contextLength(ctx)
+	if r.fits != nil {
+		if err := r.fits(s.settings.ContextLength); err != nil {
+			s.close()
+			return nil, nil, usageError{err}
+		}
 	}
 	if err := s.calibrate(ctx, r.lengths); err != nil {
 		s.close()

@@ -150,7 +150,8 @@ func (c *StressCmd) start() (runStart, error) {
 	if c.explicit["benchmark-timeout"] {
 		warnings = append(warnings, "--benchmark-timeout bounds a prefill run or a decode (batch, length) run; stress ignores it: each level lasts --point-duration plus at most --grace-period")
 	}
-	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings}, nil
+	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings,
+		fits: cfg.CheckContext}, nil
 }
 
 func (c *StressCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {

@@ -149,6 +149,11 @@ type Script struct {
 	// NoTokenize answers /tokenize with 404, as servers without it do.
 	// It is read from the Script for an empty Received.
 	NoTokenize bool
+	// MaxModelLen, when positive, is the model's context length: listed
+	// as max_model_len in /v1/models (read from the Script for an empty
+	// Received, as vLLM lists it), and a completion whose prompt plus
+	// max_tokens exceeds it is refused with vLLM's 400.
+	MaxModelLen int
 }
 
 // Received is one request as the server saw it.
@@ -277,10 +282,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case completion:
 		s.complete(w, r, rec, chat)
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/models":
-		writeJSON(w, http.StatusOK, map[string]any{
-			"object": "list",
-			"data":   []any{map[string]any{"id": s.Model, "object": "model", "created": 0, "owned_by": "openaitest"}},
-		})
+		m := map[string]any{"id": s.Model, "object": "model", "created": 0, "owned_by": "openaitest"}
+		if n := s.script(Received{N: -1}).MaxModelLen; n > 0 {
+			m["max_model_len"] = n
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{m}})
 	case r.Method == http.MethodPost && r.URL.Path == "/tokenize" && !s.script(Received{N: -1}).NoTokenize:
 		s.tokenize(w, body)
 	default:
@@ -404,6 +410,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 		}
 	}
 	prompt := q.promptTokens()
+	if sc.MaxModelLen > 0 && prompt+tokens > sc.MaxModelLen {
+		writeJSON(w, http.StatusBadRequest, json.RawMessage(VLLMErrorBody(http.StatusBadRequest, fmt.Sprintf(
+			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion).",
+			sc.MaxModelLen, prompt+tokens, prompt, tokens))))
+		return
+	}
 	if !q.Stream && !sc.IgnoreStreamFalse {
 		if !sleepUntil(ctx, start.Add(sc.TTFT)) {
 			return

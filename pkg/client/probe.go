@@ -15,19 +15,49 @@ import (
 // Models lists the model IDs the server serves (GET <base>/models), in the
 // server's order. Errors are *Error.
 func (c *Client) Models(ctx context.Context) ([]string, error) {
+	list, err := c.modelList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list))
+	for _, m := range list {
+		ids = append(ids, m.ID)
+	}
+	return ids, nil
+}
+
+// listedModel is one entry of GET /models: its id and, from servers that
+// say (vLLM, SGLang, the simulated engine), its context length.
+type listedModel struct {
+	ID          string `json:"id"`
+	MaxModelLen int    `json:"max_model_len"`
+}
+
+func (c *Client) modelList(ctx context.Context) ([]listedModel, error) {
 	var list struct {
-		Data []struct {
-			ID string `json:"id"`
-		} `json:"data"`
+		Data []listedModel `json:"data"`
 	}
 	if err := c.call(ctx, "list models", http.MethodGet, "models", nil, &list); err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(list.Data))
-	for _, m := range list.Data {
-		ids = append(ids, m.ID)
+	return list.Data, nil
+}
+
+// ContextLength returns model's context length in tokens (prompt plus
+// output) as GET <base>/models states it in max_model_len (vLLM, SGLang,
+// the simulated engine); 0, with a nil error, when the server does not
+// say or does not list the model. Errors are *Error.
+func (c *Client) ContextLength(ctx context.Context, model string) (int, error) {
+	list, err := c.modelList(ctx)
+	if err != nil {
+		return 0, err
 	}
-	return ids, nil
+	for _, m := range list {
+		if m.ID == model {
+			return max(m.MaxModelLen, 0), nil
+		}
+	}
+	return 0, nil
 }
 
 // Tokenize asks the server's vLLM-style /tokenize endpoint, at the server

@@ -56,6 +56,10 @@ type Settings struct {
 	// LengthSource says how prompt lengths were measured: "tokenize"
 	// (the server's /tokenize endpoint) or "usage_probe".
 	LengthSource string `json:"length_source"`
+	// ContextLength is the model's context length in tokens as the
+	// server listed it (max_model_len in /v1/models); absent when it did
+	// not say. Plans that do not fit it are refused before the run.
+	ContextLength int `json:"context_length,omitempty"`
 }
 
 // Meta is the header of every results JSON file.

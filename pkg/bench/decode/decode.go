@@ -457,3 +457,32 @@ func SortRows(rows []Row) {
 		return cmp.Or(cmp.Compare(a.BatchSize, b.BatchSize), cmp.Compare(a.InputLength, b.InputLength))
 	})
 }
+
+// CheckContext refuses a run with a combination whose requests cannot fit
+// the model's context of contextLen tokens: the prompt plus the output
+// length the combination asks for (OutputTokens), as the server counts
+// them. Such a batch would only come back as HTTP 400s. contextLen 0
+// means unknown, and nothing is checked. The error names the first
+// combination that does not fit and how many do not.
+func (c Config) CheckContext(contextLen int) error {
+	if contextLen <= 0 {
+		return nil
+	}
+	var over []Combination
+	for _, comb := range Combinations(c) {
+		if comb.InputLength+OutputTokens(c.SamplesPerLength, comb.BatchSize, comb.InputLength, c.EngineChunkSize) > contextLen {
+			over = append(over, comb)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	f := over[0]
+	out := OutputTokens(c.SamplesPerLength, f.BatchSize, f.InputLength, c.EngineChunkSize)
+	more := ""
+	if len(over) > 1 {
+		more = fmt.Sprintf(" (%d of the %d combinations do not fit)", len(over), len(Combinations(c)))
+	}
+	return fmt.Errorf("--batch-sizes %d --input-lengths %d: each request needs a %d-token prompt plus %d output tokens = %d, beyond the model's %d-token context%s: use shorter --input-lengths, smaller --batch-sizes or fewer --samples-per-length",
+		f.BatchSize, f.InputLength, f.InputLength, out, f.InputLength+out, contextLen, more)
+}

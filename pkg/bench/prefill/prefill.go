@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
@@ -227,4 +229,29 @@ func AnalyzeSLO(reqs []result.Request, s slo.SLO) []Row {
 		rows[i].Goodput = &g
 	}
 	return rows
+}
+
+// CheckContext refuses a run whose requests cannot fit the model's
+// context of contextLen tokens (prompt plus output, as the server counts
+// them): such a request would only come back as an HTTP 400. contextLen
+// 0 means unknown, and nothing is checked.
+func (c Config) CheckContext(contextLen int) error {
+	if contextLen <= 0 {
+		return nil
+	}
+	var over []string
+	first := 0
+	for _, l := range c.InputLengths {
+		if l+c.OutputTokens > contextLen {
+			if first == 0 {
+				first = l
+			}
+			over = append(over, strconv.Itoa(l))
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--input-lengths %s: a %d-token prompt plus --output-tokens %d is %d tokens, beyond the model's %d-token context",
+		strings.Join(over, ","), first, c.OutputTokens, first+c.OutputTokens, contextLen)
 }

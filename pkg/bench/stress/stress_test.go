@@ -322,3 +322,17 @@ func TestAnalyzeGoodput(t *testing.T) {
 		t.Errorf("last chart = %+v, want goodput_vs_load at 1.75 req/s", last)
 	}
 }
+
+func TestCheckContext(t *testing.T) {
+	t.Parallel()
+	cfg := Config{InputLength: 4096, OutputLength: 4096}
+	if err := cfg.CheckContext(0); err != nil {
+		t.Errorf("unknown context: %v", err)
+	}
+	if err := cfg.CheckContext(8192); err != nil {
+		t.Errorf("8192 tokens in an 8192-token context: %v", err)
+	}
+	if err := cfg.CheckContext(8191); err == nil || !strings.Contains(err.Error(), "--input-length 4096 plus --output-length 4096 is 8192 tokens, beyond the model's 8191-token context") {
+		t.Errorf("CheckContext(8191) = %v", err)
+	}
+}
