@@ -15,10 +15,13 @@ import (
 // validation.
 type Results struct {
 	result.Meta
-	Config     Config             `json:"config"`
-	Results    []Row              `json:"results"`
-	Errors     result.ErrorCounts `json:"errors"`
-	Validation *validate.Report   `json:"validation,omitempty"`
+	Config  Config             `json:"config"`
+	Results []Row              `json:"results"`
+	Errors  result.ErrorCounts `json:"errors"`
+	// StopReason says why the run ended early when the server kept
+	// failing (EndReason server_failing); empty otherwise.
+	StopReason string           `json:"stop_reason,omitempty"`
+	Validation *validate.Report `json:"validation,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }
