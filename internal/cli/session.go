@@ -373,6 +373,11 @@ type runStart struct {
 	rows  [][2]string
 	// warnings are logged before the run starts.
 	warnings []string
+	// conns is the most connections the plan may hold open at once, for
+	// the open-file check (0: streams); connsFrom names the flag it comes
+	// from, for the message.
+	conns     int
+	connsFrom string
 	// fits, when set, checks the plan against the model's context length
 	// (0 when the server does not say): an error is the user's to fix.
 	fits func(contextLen int) error
