@@ -278,8 +278,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 		res.Results = append(res.Results, a.Row)
 		all = append(all, p.Requests...)
 		if p.EndReason != result.EndCompleted && res.EndReason == result.EndCompleted {
-			res.EndReason = p.EndReason
-			res.StopReason = p.StopReason
+			res.EndReason = p.EndReason // the combination says why in its row
 		}
 		if d.OnCombination != nil {
 			err = d.OnCombination(p, a)
@@ -292,7 +291,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	SortRows(res.Results)
 	res.Errors = result.CountErrors(all)
 	res.DurationS = time.Since(began).Seconds()
-	if res.EndReason == result.EndServerFailing && !d.SkipValidation {
+	if res.StopReason != "" && !d.SkipValidation {
 		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
 	}
 	if !d.SkipValidation || len(cfg.Thresholds) > 0 {
@@ -400,7 +399,7 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 		a.Row.Server = saved.Server
 		a.check(&rep, res.Config, p, bounds, res.Settings.PromptSalt)
 	}
-	if res.EndReason == result.EndServerFailing {
+	if res.StopReason != "" {
 		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
 	}
 	var err error

@@ -18,8 +18,9 @@ type Results struct {
 	Config  Config             `json:"config"`
 	Results []Row              `json:"results"`
 	Errors  result.ErrorCounts `json:"errors"`
-	// StopReason says why the run ended early when the server kept
-	// failing (EndReason server_failing); empty otherwise.
+	// StopReason says why the run ended early when the server failed two
+	// combinations in a row (EndReason server_failing); empty otherwise,
+	// also when one combination was ended early (its row says why).
 	StopReason string           `json:"stop_reason,omitempty"`
 	Validation *validate.Report `json:"validation,omitempty"`
 }
