@@ -248,6 +248,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown threshold metric", Decode, []string{"--threshold", "ttfc_p99<5ms"}, `unknown metric "ttfc_p99"`},
 		{"goodput threshold without slo", Prefill, []string{"--threshold", "goodput_ratio>0.9"}, "add --slo"},
 		{"bad slo", Stress, []string{"--slo", "ttfc=fast"}, "--slo"},
+		{"overflowing duration", Prefill, []string{"--request-timeout", "1e12"}, `"1e12" seconds is out of range`},
+		{"overflowing point duration", Stress, []string{"--point-duration", "1e300"}, "out of range"},
+		{"negative deadline", Prefill, []string{"--request-deadline=-1"}, "--request-deadline -1s"},
 		{"run dir without validate-only", Prefill, []string{"some/dir"}, "--validate-only"},
 		{"validate-only without runs", Prefill, []string{"--validate-only", "--output-dir", "/nonexistent-veeksha"}, "no earlier"},
 	}

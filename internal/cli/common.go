@@ -29,7 +29,8 @@ type Common struct {
 	Endpoint         string         `enum:"chat,completions" default:"chat" help:"API to call: chat (/chat/completions, the server applies its chat template) or completions (/completions, raw prompt). One of: ${enum}."`
 	OutputDir        string         `name:"output-dir" aliases:"output_dir" type:"path" predictor:"dir" default:"${default_output_dir}" help:"Base folder for results: <output-dir>/<benchmark>/<UTC timestamp>/."`
 	Seed             uint64         `default:"${default_seed}" help:"Seed for prompt content and arrival times."`
-	RequestTimeout   Seconds        `name:"request-timeout" aliases:"request_timeout" default:"${default_request_timeout}" help:"Deadline for one request, stream included, in seconds or as a duration (2m)."`
+	RequestTimeout   Seconds        `name:"request-timeout" aliases:"request_timeout" default:"${default_request_timeout}" help:"Inactivity timeout of one request, in seconds or as a duration (2m): a request that receives nothing for this long (no response headers, no byte of its stream) fails as a timeout. A long stream that keeps sending is never cut by it (see --request-deadline)."`
+	RequestDeadline  Seconds        `name:"request-deadline" default:"0" help:"Optional total deadline of one request, from its send to the end of its stream, in seconds or as a duration; past it the request fails with class deadline. Default 0: none."`
 	BenchmarkTimeout Seconds        `name:"benchmark-timeout" aliases:"benchmark_timeout" default:"${default_benchmark_timeout}" help:"Deadline for a prefill run or one decode (batch, length) run; in-flight requests are cancelled and recorded when it passes."`
 	NoPromptSalt     bool           `name:"no-prompt-salt" help:"Do not start every prompt with a unique salt. Prompts of one length are then identical, so a server's prefix cache can serve them: use only to measure the cache on purpose."`
 	NoExtraFields    bool           `name:"no-extra-fields" help:"Send only standard OpenAI fields: no ignore_eos, min_tokens or stream_options.continuous_usage_stats (for servers that reject them). Output lengths may then be shorter than asked; the output_tokens check reports it."`
@@ -75,6 +76,9 @@ func (c *Common) validateCommon() error {
 	}
 	if c.RequestTimeout.D() <= 0 {
 		errs = append(errs, fmt.Errorf("--request-timeout %v: must be positive", c.RequestTimeout.D()))
+	}
+	if c.RequestDeadline.D() < 0 {
+		errs = append(errs, fmt.Errorf("--request-deadline %v: must not be negative (0 for none)", c.RequestDeadline.D()))
 	}
 	if c.BenchmarkTimeout.D() <= 0 {
 		errs = append(errs, fmt.Errorf("--benchmark-timeout %v: must be positive", c.BenchmarkTimeout.D()))

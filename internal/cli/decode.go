@@ -51,7 +51,9 @@ func (c *DecodeCmd) bench() Bench { return Decode }
 func (c *DecodeCmd) start() (runStart, error) {
 	cfg := c.config()
 	return runStart{
-		bench: Decode, streams: slices.Max(cfg.BatchSizes), lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — decode",
+		fits:      cfg.CheckContext,
+		connsFrom: fmt.Sprintf("--batch-sizes %d", slices.Max(cfg.BatchSizes)),
+		bench:     Decode, streams: slices.Max(cfg.BatchSizes), lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — decode",
 		rows: [][2]string{
 			{"Batch sizes", fmt.Sprint(cfg.BatchSizes)}, {"Input lengths", fmt.Sprint(cfg.InputLengths)},
 			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Chunk size", fmt.Sprint(cfg.EngineChunkSize)},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/internal/openaitest"
+	"github.com/veeksha-go/veeksha/pkg/bench/decode"
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
@@ -242,5 +243,84 @@ func TestUnlistedModelAccepted(t *testing.T) {
 	res := readResults[prefill.Results](t, filepath.Join(out, "prefill", "latest", prefill.ResultsFile))
 	if res.Settings.Model != "an-alias" {
 		t.Errorf("settings.model = %q, want an-alias", res.Settings.Model)
+	}
+}
+
+// Prefill and decode back off from a dead or throttling server too: the
+// benchmark requests stay few, the run ends early with the reason
+// recorded (server_failing), the results are written, and the exit code
+// is 3.
+func TestPrefillDecodeFailingServer(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		b      Bench
+		script openaitest.Script
+		args   []string
+		// most is the most benchmark requests the server may see; the plan
+		// has planned of them.
+		most, planned int
+	}{
+		{"prefill dead", Prefill, openaitest.Script{Hangup: true}, []string{"--input-lengths", "64", "128", "256", "--samples-per-length", "10"}, 10, 31},
+		{"prefill throttling", Prefill, openaitest.Script{Status: 429, Header: http.Header{"Retry-After": {"1"}}}, []string{"--input-lengths", "64", "128", "256", "--samples-per-length", "10"}, 10, 31},
+		{"decode dead", Decode, openaitest.Script{Hangup: true}, []string{"--batch-sizes", "1", "2", "4", "8", "16", "32", "--input-lengths", "64", "128"}, 8, 127},
+		{"decode throttling", Decode, openaitest.Script{Status: 429, Header: http.Header{"Retry-After": {"1"}}}, []string{"--batch-sizes", "1", "2", "4", "8", "16", "32", "--input-lengths", "64", "128"}, 8, 127},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+				if benchRequest(r) {
+					return tc.script
+				}
+				return openaitest.Script{TTFT: 2 * time.Millisecond, Gap: time.Millisecond}
+			})
+			out := t.TempDir()
+			args := append([]string{"--api-base", srv.URL, "--output-dir", out, "--quiet", "--max-client-lag", "10s"}, tc.args...)
+			code, stdout, stderr := runCLI(t, t.Context(), tc.b, args...)
+			if code != ExitValidation {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+			}
+			n := 0
+			for _, r := range srv.Completions() {
+				if benchRequest(r) {
+					n++
+				}
+			}
+			if n > tc.most || n == 0 {
+				t.Errorf("the server got %d of the %d planned benchmark requests, want 1 to %d", n, tc.planned, tc.most)
+			}
+			var meta result.Meta
+			var stop string
+			var rep *validate.Report
+			switch tc.b {
+			case Prefill:
+				res := readResults[prefill.Results](t, filepath.Join(out, "prefill", "latest", prefill.ResultsFile))
+				meta, stop, rep = res.Meta, res.StopReason, res.Validation
+			case Decode:
+				res := readResults[decode.Results](t, filepath.Join(out, "decode", "latest", decode.ResultsFile))
+				meta, stop, rep = res.Meta, res.StopReason, res.Validation
+			}
+			t.Logf("%d of %d planned benchmark requests sent; stop reason: %s", n, tc.planned, stop)
+			if meta.EndReason != result.EndServerFailing || stop == "" {
+				t.Errorf("end %q, stop reason %q; want server_failing with a reason", meta.EndReason, stop)
+			}
+			if c, ok := findCheck(rep, "server_healthy"); !ok || c.Status != validate.Fail {
+				t.Errorf("server_healthy = %+v, want FAIL", c)
+			}
+			if strings.Contains(tc.name, "throttling") && tc.b == Prefill {
+				// Retry-After 1 between sequential requests: no two
+				// benchmark requests within 0.9 s of each other.
+				reqs, err := report.ReadRecords(filepath.Join(out, "prefill", "latest", prefill.RecordsFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := 1; i < len(reqs); i++ {
+					if gap := reqs[i].Sent - reqs[i-1].End; gap < 900*time.Millisecond {
+						t.Errorf("request %d sent %v after the previous 429 with Retry-After 1", reqs[i].Seq, gap)
+					}
+				}
+			}
+		})
 	}
 }

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -105,17 +107,25 @@ func (s *Seconds) Decode(ctx *kong.DecodeContext) error {
 		return err
 	}
 	v := t.String()
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
+	if f, err := strconv.ParseFloat(v, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// A float converted to a Duration past its range wraps around to
+		// a negative number: refuse it instead of printing "-2562047h".
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) >= maxSeconds {
+			return fmt.Errorf("%q seconds is out of range (at most %.0f, about 292 years)", v, maxSeconds)
+		}
 		*s = Seconds(time.Duration(f * float64(time.Second)))
 		return nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration (use seconds, e.g. 120, or 2m)", v)
+		return fmt.Errorf("%q is not a duration (use seconds, e.g. 120, or 2m; at most about 292 years)", v)
 	}
 	*s = Seconds(d)
 	return nil
 }
+
+// maxSeconds is the first number of seconds a time.Duration cannot hold.
+const maxSeconds = float64(math.MaxInt64) / float64(time.Second)
 
 // D returns the value as a time.Duration.
 func (s Seconds) D() time.Duration { return time.Duration(s) }

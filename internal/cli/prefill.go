@@ -41,7 +41,9 @@ func (c *PrefillCmd) bench() Bench { return Prefill }
 func (c *PrefillCmd) start() (runStart, error) {
 	cfg := c.config()
 	return runStart{
-		bench: Prefill, streams: 1, lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — prefill",
+		fits:      cfg.CheckContext,
+		connsFrom: "prefill",
+		bench:     Prefill, streams: 1, lengths: cfg.InputLengths, title: "Veeksha Microbenchmark — prefill",
 		rows: [][2]string{
 			{"Input lengths", fmt.Sprint(cfg.InputLengths)}, {"Output tokens", fmt.Sprint(cfg.OutputTokens)},
 			{"Samples/length", fmt.Sprint(cfg.SamplesPerLength)}, {"Warm-up requests", fmt.Sprint(cfg.WarmupRequests)},

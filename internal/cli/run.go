@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/veeksha-go/veeksha/internal/fdlimit"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
@@ -118,6 +120,10 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	deps.SkipValidation, deps.Bounds = c.SkipValidation, c.bounds()
 	v, runErr := b.measure(ctx, deps, files)
 	ui.stop()
+	// The connections of the last point stay open, idle, in the pool: a
+	// run near the open-file limit must not fail to write its results
+	// because of them.
+	s.Client.Close()
 	if v.meta == nil {
 		if ctx.Err() != nil {
 			return exitError{code: ExitInterrupted, err: errors.New("interrupted before any point was measured")}
@@ -138,6 +144,9 @@ func setUp(ctx context.Context, e *env, b benchmark, log *slog.Logger) (*session
 	c := b.common()
 	plan, err := b.start()
 	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	if err := checkOpenFiles(plan, c, log); err != nil {
 		return nil, nil, time.Time{}, err
 	}
 	if err := checkOutputDir(c.OutputDir, b.bench()); err != nil {
@@ -206,6 +215,51 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 		}
 	}
 	return finishValidation(e, &rep)
+}
+
+// openFilesMargin is the open files a run needs besides its connections:
+// record and results files, plots, the browser's pipes, the Go runtime's
+// own.
+const openFilesMargin = 64
+
+// checkOpenFiles compares the open-file limit with what the plan needs
+// before any work: one file per connection (two with the simulated engine
+// or the self-check's engine in the same process: each connection has
+// its server end here too) plus openFilesMargin. A soft limit below it is
+// raised when the hard limit allows (and logged); otherwise the run is
+// refused, naming the command that fixes it.
+func checkOpenFiles(r runStart, c *Common, log *slog.Logger) error {
+	conns := r.conns
+	if conns == 0 {
+		conns = r.streams
+	}
+	if strings.HasPrefix(c.APIBase, "sim") || c.SelfCheck {
+		conns *= 2
+	}
+	need := uint64(max(conns, 1)) + openFilesMargin
+	found, raised, err := fdlimit.Ensure(need)
+	var low *fdlimit.TooLowError
+	switch {
+	case errors.Is(err, fdlimit.ErrUnsupported):
+		return nil
+	case errors.As(err, &low):
+		return usagef("%s %v: run `ulimit -n %d` in this shell and retry (above the hard limit that needs root or /etc/security/limits.conf)%s",
+			r.connsFrom, low, need, lowerHint(r.connsFrom))
+	case err != nil:
+		return usagef("%s needs about %d open files: %v: run `ulimit -n %d` in this shell and retry", r.connsFrom, need, err, need)
+	case raised:
+		log.Info("raised the open-file soft limit", "from", found.Soft, "to", need, "hard", found.Hard)
+	}
+	return nil
+}
+
+// lowerHint suggests the other way out: a smaller plan.
+func lowerHint(flag string) string {
+	if !strings.HasPrefix(flag, "--") {
+		return ""
+	}
+	name, _, _ := strings.Cut(flag, " ")
+	return ", or lower " + name
 }
 
 // checkOutputDir makes sure a run folder can be written under

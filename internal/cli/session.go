@@ -20,7 +20,7 @@ func sessionConfig(c *Common, maxConcurrency int, log *slog.Logger) session.Conf
 	return session.Config{
 		APIBase: c.APIBase, APIKey: c.APIKey, Model: c.Model, Endpoint: c.Endpoint,
 		Seed: c.Seed, NoPromptSalt: c.NoPromptSalt, NoExtraFields: c.NoExtraFields,
-		RequestTimeout: c.RequestTimeout.D(), BenchmarkTimeout: c.BenchmarkTimeout.D(),
+		RequestTimeout: c.RequestTimeout.D(), RequestDeadline: c.RequestDeadline.D(), BenchmarkTimeout: c.BenchmarkTimeout.D(),
 		MaxConcurrency: maxConcurrency, Logger: log,
 	}
 }
@@ -52,6 +52,14 @@ type runStart struct {
 	rows  [][2]string
 	// warnings are logged before the run starts.
 	warnings []string
+	// conns is the most connections the plan may hold open at once, for
+	// the open-file check (0: streams); connsFrom names the flag it comes
+	// from, for the message.
+	conns     int
+	connsFrom string
+	// fits, when set, checks the plan against the model's context length
+	// (0 when the server does not say): an error is the user's to fix.
+	fits func(contextLen int) error
 }
 
 // beginRun does what every benchmark does before it sends load: the
@@ -79,6 +87,13 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 // createRun calibrates the prompts, creates the run folder (with the
 // fitted engine profile, when there is one) and prints the banner.
 func createRun(ctx context.Context, e *env, c *Common, s *session.Session, r runStart) (*report.Dir, time.Time, error) {
+	// A plan longer than the model's context is refused before anything
+	// is calibrated or sent, not found as HTTP 400s.
+	if n := s.ContextLength(ctx); r.fits != nil {
+		if err := r.fits(n); err != nil {
+			return nil, time.Time{}, usageError{err}
+		}
+	}
 	if err := s.Calibrate(ctx, r.lengths); err != nil {
 		return nil, time.Time{}, setupError(ctx, err)
 	}

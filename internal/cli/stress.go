@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -103,6 +104,35 @@ func (c *StressCmd) maxInFlight(cfg stress.Config) int {
 	return int(math.Min(math.Max(top, 1), 20000))
 }
 
+// openLoopSeconds is how long an open-loop request is assumed to last when
+// the open-file limit is checked: a level of R requests/s then holds about
+// R × openLoopSeconds connections (Little's law). Longer requests at that
+// rate would need more; their connections would then fail, recorded.
+const openLoopSeconds = 10
+
+// connections is the most connections the plan may hold open at once, and
+// the flag it comes from, for the open-file check: the top level's
+// clients in closed loop, its rate × openLoopSeconds in open loop.
+func (c *StressCmd) connections(cfg stress.Config) (int, string) {
+	top, flag := 0.0, "--concurrency-levels"
+	switch cfg.Mode {
+	case stress.Manual:
+		top = slices.Max(cfg.Levels)
+	case stress.Range:
+		top, flag = cfg.RangeMax, "--concurrency-max"
+	default:
+		top, flag = cfg.Auto.MaxLevel, "--auto-max-level"
+		if top == 0 {
+			top = stress.DefaultAutoMaxLevel
+		}
+	}
+	from := fmt.Sprintf("%s %s", flag, strconv.FormatFloat(top, 'f', -1, 64))
+	if cfg.TrafficMode == stress.FixedRate {
+		return int(math.Ceil(top * openLoopSeconds)), fmt.Sprintf("%s (req/s, each request assumed to last %d s)", from, openLoopSeconds)
+	}
+	return int(math.Ceil(top)), from
+}
+
 func (c *StressCmd) bench() Bench { return Stress }
 
 func (c *StressCmd) start() (runStart, error) {
@@ -150,7 +180,9 @@ func (c *StressCmd) start() (runStart, error) {
 	if c.explicit["benchmark-timeout"] {
 		warnings = append(warnings, "--benchmark-timeout bounds a prefill run or a decode (batch, length) run; stress ignores it: each level lasts --point-duration plus at most --grace-period")
 	}
-	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings}, nil
+	conns, connsFrom := c.connections(cfg)
+	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings,
+		fits: cfg.CheckContext, conns: conns, connsFrom: connsFrom}, nil
 }
 
 func (c *StressCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {

@@ -137,9 +137,23 @@ type Script struct {
 	Hangup bool
 
 	// RawBody, when non-nil, is written verbatim as the stream body (with
-	// Content-Type text/event-stream) after HeaderDelay; every other field
-	// but Status is ignored.
+	// Content-Type text/event-stream, or ContentType) after HeaderDelay;
+	// every other field but Status is ignored.
 	RawBody []byte
+	// ContentType, when set, replaces text/event-stream as the
+	// Content-Type of a streamed answer (an HTML page from a proxy).
+	ContentType string
+	// IgnoreStreamFalse streams the answer even when the request asks
+	// for "stream": false, as some servers do.
+	IgnoreStreamFalse bool
+	// NoTokenize answers /tokenize with 404, as servers without it do.
+	// It is read from the Script for an empty Received.
+	NoTokenize bool
+	// MaxModelLen, when positive, is the model's context length: listed
+	// as max_model_len in /v1/models (read from the Script for an empty
+	// Received, as vLLM lists it), and a completion whose prompt plus
+	// max_tokens exceeds it is refused with vLLM's 400.
+	MaxModelLen int
 }
 
 // Received is one request as the server saw it.
@@ -268,11 +282,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case completion:
 		s.complete(w, r, rec, chat)
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/models":
-		writeJSON(w, http.StatusOK, map[string]any{
-			"object": "list",
-			"data":   []any{map[string]any{"id": s.Model, "object": "model", "created": 0, "owned_by": "openaitest"}},
-		})
-	case r.Method == http.MethodPost && r.URL.Path == "/tokenize":
+		m := map[string]any{"id": s.Model, "object": "model", "created": 0, "owned_by": "openaitest"}
+		if n := s.script(Received{N: -1}).MaxModelLen; n > 0 {
+			m["max_model_len"] = n
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{m}})
+	case r.Method == http.MethodPost && r.URL.Path == "/tokenize" && !s.script(Received{N: -1}).NoTokenize:
 		s.tokenize(w, body)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
@@ -395,7 +410,13 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 		}
 	}
 	prompt := q.promptTokens()
-	if !q.Stream {
+	if sc.MaxModelLen > 0 && prompt+tokens > sc.MaxModelLen {
+		writeJSON(w, http.StatusBadRequest, json.RawMessage(VLLMErrorBody(http.StatusBadRequest, fmt.Sprintf(
+			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion).",
+			sc.MaxModelLen, prompt+tokens, prompt, tokens))))
+		return
+	}
+	if !q.Stream && !sc.IgnoreStreamFalse {
 		if !sleepUntil(ctx, start.Add(sc.TTFT)) {
 			return
 		}
@@ -404,6 +425,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, rec Received, 
 	}
 
 	w.Header().Set("Content-Type", "text/event-stream")
+	if sc.ContentType != "" {
+		w.Header().Set("Content-Type", sc.ContentType)
+	}
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

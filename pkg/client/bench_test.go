@@ -54,13 +54,16 @@ func BenchmarkRead(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	n := 0
 	for b.Loop() {
+		// The body is watched for inactivity, as Stream watches it.
+		dog := newWatchdog(time.Minute, cancel)
 		res := &http.Response{
 			StatusCode: http.StatusOK,
 			Header:     http.Header{"Content-Type": {"text/event-stream"}},
-			Body:       io.NopCloser(bytes.NewReader(body)),
+			Body:       activityReader{ReadCloser: io.NopCloser(bytes.NewReader(body)), w: dog},
 		}
 		r := result.Request{TargetOutputTokens: chunks} // as Stream sets it from Call.MaxTokens
 		c.read(ctx, ctx, cancel, res, began, nil, &r)
+		dog.stop()
 		if !r.OK() || len(r.TokenTimes) != chunks {
 			b.Fatalf("read = %d chunks, class %q, err %q, want %d chunks and success", len(r.TokenTimes), r.ErrClass, r.Err, chunks)
 		}

@@ -28,7 +28,8 @@ const (
 
 // Defaults applied by New to zero Config fields.
 const (
-	// DefaultRequestTimeout bounds one request, stream included.
+	// DefaultRequestTimeout is how long a request may receive nothing
+	// (Config.RequestTimeout).
 	DefaultRequestTimeout = 120 * time.Second
 	// DefaultMaxConcurrency sizes the idle-connection pool when
 	// Config.MaxConcurrency is 0.
@@ -52,9 +53,16 @@ type Config struct {
 	Model string
 	// Endpoint is Chat (the default when empty) or Completions.
 	Endpoint Endpoint
-	// RequestTimeout bounds each request from send to the end of its
-	// stream; 0 means DefaultRequestTimeout.
+	// RequestTimeout is an inactivity timeout, as in the original tool:
+	// a request that receives nothing for this long — no response
+	// headers, no byte of its stream — fails with class timeout. A
+	// stream of any length that keeps sending is never cut by it. 0
+	// means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// RequestDeadline, when positive, bounds each request from the send to
+	// the end of its stream, however steadily it streams: past it the
+	// request fails with class deadline. 0 means none.
+	RequestDeadline time.Duration
 	// MaxConcurrency is the most requests the caller will have in flight
 	// at once; it sizes the connection pool so that connections are
 	// reused between requests instead of reopened. 0 means
@@ -75,14 +83,15 @@ type Config struct {
 // Client sends streamed completions to one server. It is safe for
 // concurrent use. Each Client owns one HTTP transport; call Close when done.
 type Client struct {
-	cfg     Config
-	base    *url.URL
-	path    string // "chat/completions" or "completions", relative to base
-	url     string // the absolute URL of path
-	tr      *http.Transport
-	hc      *http.Client
-	log     *slog.Logger
-	timeout time.Duration
+	cfg      Config
+	base     *url.URL
+	path     string // "chat/completions" or "completions", relative to base
+	url      string // the absolute URL of path
+	tr       *http.Transport
+	hc       *http.Client
+	log      *slog.Logger
+	timeout  time.Duration // inactivity
+	deadline time.Duration // total, 0 for none
 }
 
 // New checks cfg and builds a Client. It makes no network call.
@@ -101,11 +110,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     cfg,
-		base:    base,
-		path:    "chat/completions",
-		log:     cfg.Logger,
-		timeout: cfg.RequestTimeout,
+		cfg:      cfg,
+		base:     base,
+		path:     "chat/completions",
+		log:      cfg.Logger,
+		timeout:  cfg.RequestTimeout,
+		deadline: cfg.RequestDeadline,
 	}
 	if cfg.Endpoint == Completions {
 		c.path = "completions"
@@ -115,8 +125,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.url = c.resolve(c.path)
 	c.tr = newTransport(cfg.MaxConcurrency)
-	// No Timeout: the per-request context (RequestTimeout) bounds the
-	// whole stream.
+	// No Timeout, which would cut long streams: each request has its
+	// own inactivity watchdog (RequestTimeout) and optional deadline.
 	c.hc = &http.Client{Transport: c.tr}
 	return c, nil
 }
@@ -141,6 +151,9 @@ func (cfg *Config) validate() (*url.URL, error) {
 	if cfg.RequestTimeout < 0 {
 		errs = append(errs, fmt.Errorf("client: request timeout %v is negative", cfg.RequestTimeout))
 	}
+	if cfg.RequestDeadline < 0 {
+		errs = append(errs, fmt.Errorf("client: request deadline %v is negative", cfg.RequestDeadline))
+	}
 	if cfg.MaxConcurrency < 0 {
 		errs = append(errs, fmt.Errorf("client: max concurrency %d is negative", cfg.MaxConcurrency))
 	}
@@ -161,8 +174,9 @@ func (cfg *Config) validate() (*url.URL, error) {
 //   - HTTP/1.1 only: one stream per TCP connection, as the Python tools do;
 //     HTTP/2 over TLS multiplexes streams and adds head-of-line delays;
 //   - no transparent gzip, which would buffer the event stream;
-//   - no response-header timeout: a long prefill is not a failure, the
-//     per-request deadline (RequestTimeout) bounds everything.
+//   - no response-header timeout: a long prefill is not a failure; the
+//     per-request inactivity watchdog (RequestTimeout) and optional
+//     deadline (RequestDeadline) bound a request.
 func newTransport(maxConcurrency int) *http.Transport {
 	return &http.Transport{
 		Proxy: nil, // HTTP_PROXY is ignored: a proxy's latency would be measured as the server's

@@ -285,13 +285,13 @@ func TestStreamFailures(t *testing.T) {
 			name:      "stall before the headers past the timeout",
 			script:    openaitest.Script{HeaderDelay: 10 * time.Second},
 			timeout:   300 * time.Millisecond,
-			wantClass: result.ErrTimeout, wantStatus: 0,
+			wantClass: result.ErrTimeout, wantStatus: 0, wantErr: "timeout (no data for 300ms) before the response headers",
 		},
 		{
 			name:      "stall mid-stream past the timeout",
 			script:    openaitest.Script{TTFT: ttft, Gap: gap, Fault: openaitest.Fault{Kind: openaitest.Stall, After: 2, Duration: 10 * time.Second}},
 			timeout:   300 * time.Millisecond,
-			wantClass: result.ErrTimeout, wantStatus: 200, wantChunks: 2,
+			wantClass: result.ErrTimeout, wantStatus: 200, wantChunks: 2, wantErr: "timeout (no data for 300ms) mid-stream",
 		},
 		{
 			name:      "no generated text",
@@ -322,11 +322,14 @@ func TestStreamFailures(t *testing.T) {
 			if got := len(r.TokenTimes); got != tt.wantChunks {
 				t.Errorf("len(TokenTimes) = %d, want %d", got, tt.wantChunks)
 			}
-			// The deadline starts when Stream is called (began, in stream),
-			// a little before Sent.
-			if tt.timeout != 0 && (r.End < tt.timeout || r.End-r.Sent > tt.timeout+slack) {
-				t.Errorf("End = %v, End - Sent = %v, want End >= %v and End - Sent <= %v",
-					r.End, r.End-r.Sent, tt.timeout, tt.timeout+slack)
+			// The timeout counts from the last thing that arrived (the
+			// last chunk, else the send).
+			last := r.Sent
+			if n := len(r.TokenTimes); n > 0 {
+				last = r.TokenTimes[n-1]
+			}
+			if tt.timeout != 0 && (r.End-last < tt.timeout || r.End-last > tt.timeout+slack) {
+				t.Errorf("End - last activity = %v, want in [%v, %v]", r.End-last, tt.timeout, tt.timeout+slack)
 			}
 		})
 	}
@@ -819,5 +822,109 @@ func TestStreamStopsEndlessStream(t *testing.T) {
 	}
 	if n := len(r.TokenTimes); n < 16 || n > 4*16+64 {
 		t.Errorf("%d chunks recorded, want between 16 and %d", n, 4*16+64)
+	}
+}
+
+// --request-timeout is an inactivity timeout, as in the original tool: a
+// stream much longer than it that keeps sending succeeds, a stream that
+// goes quiet for it fails as a timeout, and the optional total deadline
+// (RequestDeadline) ends a long stream however steadily it sends.
+func TestStreamInactivityTimeoutAndDeadline(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	steady := openaitest.Script{TTFT: 100 * time.Millisecond, Gap: 100 * time.Millisecond, Tokens: 15}
+	tests := []struct {
+		name      string
+		script    openaitest.Script
+		deadline  time.Duration
+		wantClass string
+		wantErr   string
+	}{
+		{name: "slow but steady stream, 5x the timeout", script: steady},
+		{
+			name:      "stalled stream",
+			script:    openaitest.Script{TTFT: 50 * time.Millisecond, Gap: 50 * time.Millisecond, Fault: openaitest.Fault{Kind: openaitest.Stall, After: 3, Duration: 5 * time.Second}},
+			wantClass: result.ErrTimeout, wantErr: "timeout (no data for 300ms) mid-stream",
+		},
+		{
+			name:      "total deadline on a steady stream",
+			script:    steady,
+			deadline:  700 * time.Millisecond,
+			wantClass: result.ErrDeadline, wantErr: "deadline (700ms after the send) passed mid-stream",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := openaitest.New(t, tt.script)
+			c := newClient(t, srv.URL, func(cfg *client.Config) {
+				cfg.RequestTimeout, cfg.RequestDeadline = idle, tt.deadline
+			})
+			r := stream(t, t.Context(), c, client.Call{Prompt: prompt, MaxTokens: 15})
+			if r.ErrClass != tt.wantClass || !strings.Contains(r.Err, tt.wantErr) {
+				t.Fatalf("ErrClass %q, Err %q; want class %q with %q", r.ErrClass, r.Err, tt.wantClass, tt.wantErr)
+			}
+			switch tt.wantClass {
+			case "":
+				if e2e := r.End - r.Sent; e2e < 3*idle {
+					t.Errorf("the stream took %v, not much longer than the %v timeout: the test proves nothing", e2e, idle)
+				}
+			case result.ErrDeadline:
+				if d := r.End - r.Sent; d < tt.deadline || d > tt.deadline+slack {
+					t.Errorf("ended %v after the send, want in [%v, %v]", d, tt.deadline, tt.deadline+slack)
+				}
+				if len(r.TokenTimes) == 0 || len(r.TokenTimes) >= 15 {
+					t.Errorf("%d chunks before the deadline, want some but not all", len(r.TokenTimes))
+				}
+			}
+		})
+	}
+}
+
+// The length probe is the benchmark's own streamed request: a server that
+// streams whatever it is asked (ignoring "stream": false) is measured; a
+// stream without usage falls back to a non-streamed question; a timeout
+// is reported as one (ErrTimedOut).
+func TestPromptTokensStreamed(t *testing.T) {
+	t.Parallel()
+	want := 4 + openaitest.ChatTemplateTokens
+	tests := []struct {
+		name   string
+		script openaitest.Script
+		want   int
+		err    error
+	}{
+		{"server that ignores stream false", openaitest.Script{IgnoreStreamFalse: true}, want, nil},
+		{"stream without usage", openaitest.Script{Usage: openaitest.UsageNever}, want, nil},
+		{"no answer within the timeout", openaitest.Script{HeaderDelay: 5 * time.Second}, 0, client.ErrTimedOut},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := openaitest.New(t, tt.script)
+			c := newClient(t, srv.URL, func(cfg *client.Config) { cfg.RequestTimeout = 300 * time.Millisecond })
+			n, err := c.PromptTokens(t.Context(), prompt)
+			if n != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("PromptTokens = %d, %v; want %d, %v", n, err, tt.want, tt.err)
+			}
+			if tt.err != nil && !strings.Contains(err.Error(), "timeout (no data for 300ms)") {
+				t.Errorf("error %q does not say it timed out", err)
+			}
+			if first := srv.Completions()[0].JSON(); first["stream"] != true {
+				t.Errorf("the probe was not streamed: %v", first)
+			}
+		})
+	}
+}
+
+// A 200 answer that is not an event stream names its content type and
+// quotes its start.
+func TestStreamHTMLAnswer(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.New(t, openaitest.Script{ContentType: "text/html; charset=utf-8", RawBody: []byte("<html><body>Welcome to nginx</body></html>\n")})
+	c := newClient(t, srv.URL, nil)
+	r := stream(t, t.Context(), c, client.Call{Prompt: prompt, MaxTokens: 4})
+	if r.ErrClass != result.ErrStream || !strings.Contains(r.Err, "Content-Type text/html, not text/event-stream") || !strings.Contains(r.Err, "Welcome to nginx") {
+		t.Errorf("ErrClass %q, Err %q; want a stream error naming text/html and quoting the page", r.ErrClass, r.Err)
 	}
 }

@@ -82,8 +82,12 @@
 //     the server's message, from OpenAI's {"error":{"message"}} shape or
 //     vLLM's {"object":"error","message"} shape.
 //   - No connection, or it broke before the headers: ErrConnect.
-//   - Config.RequestTimeout passed, before the headers or mid-stream:
-//     ErrTimeout.
+//   - Nothing arrived for Config.RequestTimeout (an inactivity timeout),
+//     before the headers or mid-stream: ErrTimeout, "timeout (no data for
+//     1s) mid-stream". Keep-alive comments are data: a server that sends
+//     them is waited for.
+//   - Config.RequestDeadline (off by default) passed since the send:
+//     ErrDeadline.
 //   - The caller's context ended (cancel or its own deadline): ErrCanceled.
 //   - The body broke (reset, cut) or ended before any finish_reason and
 //     [DONE]: ErrStream. A body that ends after a finish_reason without

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 // Sentinel errors for the startup calls (Models, Tokenize,
@@ -31,6 +33,9 @@ var (
 	// ErrUnknownModel: the server answered 404, 400 or 422 with a message
 	// that mentions the model.
 	ErrUnknownModel = errors.New("unknown model")
+	// ErrTimedOut: no answer in time: nothing arrived for the request
+	// timeout, or the request deadline passed.
+	ErrTimedOut = errors.New("timed out")
 )
 
 // Error is a failed startup call. It matches the sentinel errors above
@@ -47,6 +52,9 @@ type Error struct {
 	Message string
 	// Err is the transport error when Status is 0.
 	Err error
+	// Class is the result.Err* class of the failure when it is known
+	// (a streamed probe's, or a timeout); empty otherwise.
+	Class string
 }
 
 // Error returns a one-line message that names the URL.
@@ -54,8 +62,10 @@ func (e *Error) Error() string {
 	switch {
 	case e.Status == 0 && e.unreachable():
 		return fmt.Sprintf("%s: no server is listening at %s: %v", e.Op, redact(e.URL), e.Err)
-	case e.Status == 0:
+	case e.Status == 0 && e.Err != nil:
 		return fmt.Sprintf("%s: %s: %v", e.Op, redact(e.URL), e.Err)
+	case e.Status == 0:
+		return fmt.Sprintf("%s: %s: %s", e.Op, redact(e.URL), e.Message)
 	}
 	return fmt.Sprintf("%s: %s answered HTTP %d: %s", e.Op, redact(e.URL), e.Status, e.Message)
 }
@@ -63,10 +73,12 @@ func (e *Error) Error() string {
 // Unwrap returns the transport error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is matches ErrUnreachable, ErrNotFound, ErrUnauthorized and
-// ErrUnknownModel.
+// Is matches ErrUnreachable, ErrNotFound, ErrUnauthorized,
+// ErrUnknownModel and ErrTimedOut.
 func (e *Error) Is(target error) bool {
 	switch target {
+	case ErrTimedOut:
+		return e.Class == result.ErrTimeout || e.Class == result.ErrDeadline
 	case ErrUnreachable:
 		return e.Status == 0 && e.unreachable()
 	case ErrNotFound:

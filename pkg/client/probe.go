@@ -7,24 +7,57 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
 // Models lists the model IDs the server serves (GET <base>/models), in the
 // server's order. Errors are *Error.
 func (c *Client) Models(ctx context.Context) ([]string, error) {
+	list, err := c.modelList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list))
+	for _, m := range list {
+		ids = append(ids, m.ID)
+	}
+	return ids, nil
+}
+
+// listedModel is one entry of GET /models: its id and, from servers that
+// say (vLLM, SGLang, the simulated engine), its context length.
+type listedModel struct {
+	ID          string `json:"id"`
+	MaxModelLen int    `json:"max_model_len"`
+}
+
+func (c *Client) modelList(ctx context.Context) ([]listedModel, error) {
 	var list struct {
-		Data []struct {
-			ID string `json:"id"`
-		} `json:"data"`
+		Data []listedModel `json:"data"`
 	}
 	if err := c.call(ctx, "list models", http.MethodGet, "models", nil, &list); err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(list.Data))
-	for _, m := range list.Data {
-		ids = append(ids, m.ID)
+	return list.Data, nil
+}
+
+// ContextLength returns model's context length in tokens (prompt plus
+// output) as GET <base>/models states it in max_model_len (vLLM, SGLang,
+// the simulated engine); 0, with a nil error, when the server does not
+// say or does not list the model. Errors are *Error.
+func (c *Client) ContextLength(ctx context.Context, model string) (int, error) {
+	list, err := c.modelList(ctx)
+	if err != nil {
+		return 0, err
 	}
-	return ids, nil
+	for _, m := range list {
+		if m.ID == model {
+			return max(m.MaxModelLen, 0), nil
+		}
+	}
+	return 0, nil
 }
 
 // Tokenize asks the server's vLLM-style /tokenize endpoint, at the server
@@ -76,11 +109,34 @@ func (c *Client) tokenizePath() string {
 	return "tokenize"
 }
 
-// PromptTokens sends a non-streaming request with max_tokens 1 and
-// returns the server's usage.prompt_tokens for text: the prompt length as
-// the server counts it, chat template included. It covers servers without
-// /tokenize (Ollama, hosted APIs). Errors are *Error.
+// PromptTokens returns the server's usage.prompt_tokens for text: the
+// prompt length as the server counts it, chat template included. It covers
+// servers without /tokenize (Ollama, hosted APIs). The probe is the
+// benchmark's own request — streamed, with max_tokens 1 — so a server that
+// streams whatever it is asked (ignoring "stream": false) is measured as
+// well as one that does not. Only when the stream reports no usage (a
+// server that ignores stream_options.include_usage) is the question asked
+// again without streaming. Errors are *Error.
 func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
+	const op = "probe prompt tokens"
+	r := c.Stream(ctx, time.Now(), Call{Seq: -1, Prompt: text, MaxTokens: 1})
+	switch {
+	case !r.OK():
+		return 0, requestError(op, c.resolve(c.path), &r)
+	case r.UsageReported:
+		return r.PromptTokens, nil
+	}
+	n, err := c.promptTokensUnstreamed(ctx, text)
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		e.Message = "the stream reported no usage, and without streaming: " + e.Message
+	}
+	return n, err
+}
+
+// promptTokensUnstreamed asks for usage.prompt_tokens with a
+// non-streaming request.
+func (c *Client) promptTokensUnstreamed(ctx context.Context, text string) (int, error) {
 	params := c.newBody(text, 1)
 	var out struct {
 		Usage *struct {
@@ -97,11 +153,18 @@ func (c *Client) PromptTokens(ctx context.Context, text string) (int, error) {
 	return out.Usage.PromptTokens, nil
 }
 
+// requestError is the *Error of a failed streamed request r.
+func requestError(op, url string, r *result.Request) *Error {
+	// Error names the status itself.
+	msg := strings.TrimPrefix(r.Err, fmt.Sprintf("HTTP %d: ", r.HTTPStatus))
+	return &Error{Op: op, URL: url, Status: r.HTTPStatus, Message: msg, Class: r.ErrClass}
+}
+
 // call sends one non-streaming request and decodes its JSON answer into
 // dst. Every failure is an *Error.
 func (c *Client) call(ctx context.Context, op, method, path string, params, dst any) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
-	defer cancel()
+	ctx, stop, dog := c.bound(ctx)
+	defer stop()
 	url := c.resolve(path)
 	var data []byte
 	if params != nil {
@@ -115,15 +178,22 @@ func (c *Client) call(ctx context.Context, op, method, path string, params, dst 
 		return &Error{Op: op, URL: url, Err: err}
 	}
 	res, err := c.hc.Do(req)
+	if err == nil {
+		res.Body = activityReader{ReadCloser: res.Body, w: dog}
+	}
 	if err == nil && res.StatusCode >= 300 {
 		body := readExcerpt(res.Body, errorBodyLimit)
 		return &Error{Op: op, URL: url, Status: res.StatusCode, Message: errorMessage(body)}
 	}
 	if err != nil {
-		if errors.Is(context.Cause(ctx), errRequestTimeout) {
-			err = fmt.Errorf("no answer within the request timeout (%v): %w", c.timeout, err)
+		class := ""
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errIdleTimeout):
+			err, class = fmt.Errorf("timeout (no data for %v): %w", c.timeout, err), result.ErrTimeout
+		case errors.Is(cause, errRequestDeadline):
+			err, class = fmt.Errorf("deadline (%v after the send) passed: %w", c.deadline, err), result.ErrDeadline
 		}
-		return &Error{Op: op, URL: url, Err: err}
+		return &Error{Op: op, URL: url, Err: err, Class: class}
 	}
 	body := readExcerpt(res.Body, 16<<20)
 	if err := json.Unmarshal(body, dst); err != nil {

@@ -40,8 +40,8 @@ const (
 	// SetupTimedOut: no answer before the request timeout or the caller's
 	// deadline.
 	SetupTimedOut
-	// SetupNotStreaming: the server answered but did not stream a
-	// completion (no events, bad events, no text).
+	// SetupNotStreaming: the server answered 2xx with something that is
+	// not an event stream (a JSON completion, an HTML page).
 	SetupNotStreaming
 	// SetupPromptRefused: the server refused a prompt (CheckPrompt), e.g.
 	// one longer than the model's context.
@@ -49,6 +49,10 @@ const (
 	// SetupPromptMismatch: the server counted a different number of
 	// prompt tokens than expected (CheckPrompt).
 	SetupPromptMismatch
+	// SetupBadStream: the server streamed, but every test request's
+	// stream failed: malformed events (Class decode), an error event or a
+	// broken stream (stream), or no generated text (no_content).
+	SetupBadStream
 )
 
 var setupKindNames = [...]string{
@@ -63,6 +67,7 @@ var setupKindNames = [...]string{
 	SetupNotStreaming:   "not_streaming",
 	SetupPromptRefused:  "prompt_refused",
 	SetupPromptMismatch: "prompt_mismatch",
+	SetupBadStream:      "bad_stream",
 }
 
 // String returns the kind's snake_case name, for logs.
@@ -127,8 +132,13 @@ func (e *SetupError) Error() string {
 		why = fmt.Sprintf("%s answered HTTP %d", e.URL, e.Status)
 	case SetupTimedOut:
 		why = e.URL + " did not answer in time"
+		if e.Want > 0 {
+			why = fmt.Sprintf("%s did not answer a %d-token prompt in time", e.URL, e.Want)
+		}
 	case SetupNotStreaming:
 		why = fmt.Sprintf("%s did not stream a completion (%s)", e.URL, e.Class)
+	case SetupBadStream:
+		why = fmt.Sprintf("%s streamed, but every test request failed (%s)", e.URL, e.Class)
 	case SetupPromptRefused:
 		why = fmt.Sprintf("%s refused a %d-token prompt", e.URL, e.Want)
 	case SetupPromptMismatch:
@@ -136,15 +146,15 @@ func (e *SetupError) Error() string {
 	default:
 		why = e.Kind.String()
 	}
-	if d := e.detail(); d != "" {
+	if d := e.Detail(); d != "" {
 		return e.Op + ": " + why + ": " + d
 	}
 	return e.Op + ": " + why
 }
 
-// detail is the server's message, else the transport's error: the step
+// Detail is the server's message, else the transport's error: the step
 // and URL that an *Error (and a *url.Error) would repeat are left out.
-func (e *SetupError) detail() string {
+func (e *SetupError) Detail() string {
 	var ce *Error
 	switch {
 	case e.Message != "":
@@ -183,7 +193,7 @@ func setupError(kind SetupKind, op, url string, err error) *SetupError {
 	se := &SetupError{Kind: kind, Op: op, URL: url, Err: err}
 	var e *Error
 	if errors.As(err, &e) {
-		se.Status, se.Message = e.Status, e.Message
+		se.Status, se.Message, se.Class = e.Status, e.Message, e.Class
 	}
 	return se
 }
@@ -250,14 +260,17 @@ const preflightPrompt = " preflight check: say hello"
 // Preflight sends one short streamed request (two tokens, sequence -1)
 // for the Client's model, so that a server that cannot be benchmarked
 // (wrong endpoint, unknown model, no streaming) is found before anything
-// is measured. Transient failures (5xx, 429) are retried. It returns nil,
-// a *SetupError, or the context's error wrapped when ctx was canceled.
-// When ctx's deadline passes the error is SetupTimedOut.
+// is measured. Transient failures (5xx, 429) are retried, and so is a
+// stream that failed after it began (a malformed event, an error event, a
+// broken connection): one bad event is a fault to record during the run,
+// not a reason to refuse the server. It returns nil, a *SetupError, or the
+// context's error wrapped when ctx was canceled. When ctx's deadline
+// passes the error is SetupTimedOut.
 func (c *Client) Preflight(ctx context.Context) error {
 	var r result.Request
 	for range setupAttempts {
 		r = c.Stream(ctx, time.Now(), Call{Seq: -1, Prompt: preflightPrompt, MaxTokens: 2})
-		if r.OK() || !transient(r.HTTPStatus) || ctx.Err() != nil {
+		if r.OK() || !(transient(r.HTTPStatus) || badStream(&r)) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -287,20 +300,36 @@ func (c *Client) preflightError(ctx context.Context, r *result.Request) *SetupEr
 		e.Kind = SetupUnauthorized
 	case s >= 400:
 		e.Kind = SetupHTTPStatus
-	case r.ErrClass == result.ErrTimeout, r.ErrClass == result.ErrCanceled && ctx.Err() != nil:
+	case r.ErrClass == result.ErrTimeout, r.ErrClass == result.ErrDeadline, r.ErrClass == result.ErrCanceled && ctx.Err() != nil:
 		e.Kind = SetupTimedOut
+	case badStream(r):
+		e.Kind = SetupBadStream
 	default:
 		e.Kind = SetupNotStreaming
 	}
 	return e
 }
 
+// badStream reports whether r streamed (a 2xx event stream) but failed
+// along the way: a malformed event, an error event, a broken or empty
+// stream. A 2xx answer that was no event stream at all is not one.
+func badStream(r *result.Request) bool {
+	switch r.ErrClass {
+	case result.ErrDecode, result.ErrNoContent:
+		return true
+	case result.ErrStream:
+		return r.HTTPStatus >= 200 && r.HTTPStatus < 300 && !strings.HasPrefix(r.Err, NotStreaming)
+	}
+	return false
+}
+
 // CheckPrompt sends prompt once as a usage probe (PromptTokens,
 // retried on transient failures) and checks that the server counts
 // exactly tokens prompt tokens: a server that refuses the prompt (one
 // longer than the model's context, say) is a SetupPromptRefused error,
-// and one that counts differently (its /tokenize and its usage disagree)
-// a SetupPromptMismatch error.
+// one that does not answer it in time (the request timeout or deadline)
+// a SetupTimedOut error, and one that counts differently (its /tokenize
+// and its usage disagree) a SetupPromptMismatch error.
 func (c *Client) CheckPrompt(ctx context.Context, prompt string, tokens int) error {
 	var n int
 	err := retry(ctx, func() (err error) {
@@ -309,6 +338,10 @@ func (c *Client) CheckPrompt(ctx context.Context, prompt string, tokens int) err
 	})
 	const op = "check prompt"
 	switch {
+	case errors.Is(err, ErrTimedOut):
+		se := setupError(SetupTimedOut, op, c.resolve(c.path), err)
+		se.Model, se.Want = c.cfg.Model, tokens
+		return se
 	case err != nil:
 		se := setupError(SetupPromptRefused, op, c.resolve(c.path), err)
 		se.Model, se.Want = c.cfg.Model, tokens

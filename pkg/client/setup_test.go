@@ -156,7 +156,9 @@ func TestPreflight(t *testing.T) {
 		{name: "request timeout", script: &openaitest.Script{HeaderDelay: 10 * time.Second},
 			edit: func(c *client.Config) { c.RequestTimeout = 100 * time.Millisecond }, wantKind: client.SetupTimedOut, tries: 1},
 		{name: "no content", script: &openaitest.Script{RawBody: []byte(`data: {"choices":[{"delta":{"role":"assistant","content":""},"finish_reason":"stop"}]}` + "\n\ndata: [DONE]\n\n")},
-			wantKind: client.SetupNotStreaming, status: 200},
+			wantKind: client.SetupBadStream, status: 200, tries: 3},
+		{name: "a malformed event every time", script: &openaitest.Script{Fault: openaitest.Fault{Kind: openaitest.Malformed}},
+			wantKind: client.SetupBadStream, status: 200, tries: 3},
 		{name: "answers without streaming", handler: notJSON, wantKind: client.SetupNotStreaming, status: 200},
 	}
 	for _, tt := range tests {
@@ -278,7 +280,10 @@ func probeServer(t *testing.T, fail int32) (base string, tokenizes, completions 
 			_, _ = w.Write([]byte(openaitest.OpenAIErrorBody(503, "warming up")))
 			return
 		}
-		_, _ = w.Write([]byte(`{"choices":[{"text":"x"}],"usage":{"prompt_tokens":42,"completion_tokens":1}}`))
+		// The probe is the benchmark's streamed request.
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte(`data: {"choices":[{"text":"x","finish_reason":"length"}]}` + "\n\n" +
+			`data: {"choices":[],"usage":{"prompt_tokens":42,"completion_tokens":1}}` + "\n\ndata: [DONE]\n\n"))
 	})
 	return base, tokenizes, completions
 }
@@ -413,5 +418,24 @@ func TestSetupErrorMessage(t *testing.T) {
 	}
 	if got := client.SetupKind(99).String(); got != "SetupKind(99)" {
 		t.Errorf("SetupKind(99).String() = %q", got)
+	}
+}
+
+// One malformed event in the preflight is a fault, not a server that
+// cannot stream: the preflight tries again and the server passes.
+func TestPreflightRetriesOneMalformedEvent(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+		if r.N == 0 {
+			return openaitest.Script{Fault: openaitest.Fault{Kind: openaitest.Malformed}}
+		}
+		return openaitest.Script{}
+	})
+	c := newClient(t, srv.URL, nil)
+	if err := c.Preflight(t.Context()); err != nil {
+		t.Fatalf("Preflight after one malformed event = %v, want nil", err)
+	}
+	if n := len(srv.Completions()); n != 2 {
+		t.Errorf("server got %d completion requests, want 2", n)
 	}
 }

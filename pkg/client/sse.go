@@ -30,6 +30,8 @@ type sseReader struct {
 	long []byte // a line longer than br's buffer, assembled
 	data []byte // the current event's data
 	err  error  // set once the body has ended or failed
+	// events counts the events returned.
+	events int
 }
 
 func newSSEReader(body io.Reader) *sseReader {
@@ -52,6 +54,7 @@ func (r *sseReader) next() ([]byte, error) {
 		}
 		if len(line) == 0 && r.err == nil {
 			if hasData {
+				r.events++
 				return r.data, nil // a blank line ends the event
 			}
 			continue
@@ -72,6 +75,7 @@ func (r *sseReader) next() ([]byte, error) {
 		hasData = true
 	}
 	if hasData && r.err == io.EOF {
+		r.events++
 		return r.data, nil // the body ended without a blank line after the event
 	}
 	return nil, r.err

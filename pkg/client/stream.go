@@ -17,10 +17,15 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
-// errRequestTimeout is the cause of a request context that hit
-// Config.RequestTimeout; it tells a timeout apart from the caller's own
-// deadline or cancellation.
-var errRequestTimeout = errors.New("request timeout")
+// errIdleTimeout is the cause of a request context ended by
+// Config.RequestTimeout (nothing arrived for that long), and
+// errRequestDeadline of one ended by Config.RequestDeadline; they tell
+// the client's own limits apart from the caller's deadline or
+// cancellation.
+var (
+	errIdleTimeout     = errors.New("request timeout: no data")
+	errRequestDeadline = errors.New("request deadline")
+)
 
 // drainGrace bounds how long Stream waits, after [DONE], for the end of the
 // response body. Reading the body to its end lets the connection be reused
@@ -87,11 +92,17 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		Intended:           call.Intended,
 	}
 	parent := ctx
-	ctx, cancel := context.WithTimeoutCause(parent, c.timeout, errRequestTimeout)
-	defer cancel()
+	ctx, stop, dog := c.bound(parent)
+	defer stop()
 	var firstByte atomic.Int64 // written by the transport's reader goroutine
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotFirstResponseByte: func() { firstByte.Store(int64(time.Since(began))) },
+		// The inactivity window starts again once the request is written
+		// (connecting and writing are activity) and when the answer begins.
+		WroteRequest: func(httptrace.WroteRequestInfo) { dog.touch() },
+		GotFirstResponseByte: func() {
+			firstByte.Store(int64(time.Since(began)))
+			dog.touch()
+		},
 	})
 	r.Sent = time.Since(began) // kept if the request is never sent
 	res, err := c.send(ctx, call, began, &r)
@@ -118,7 +129,8 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		fail(&r, class, msg)
 	default:
 		r.HTTPStatus = res.StatusCode
-		c.read(parent, ctx, cancel, res, began, call.OnEvent, &r)
+		res.Body = activityReader{ReadCloser: res.Body, w: dog}
+		c.read(parent, ctx, stop, res, began, call.OnEvent, &r)
 	}
 	if c.log.Enabled(parent, slog.LevelDebug) {
 		c.log.Debug("request done", "req_seq", r.Seq, "http_status", r.HTTPStatus,
@@ -167,16 +179,26 @@ func (c *Client) requestID(seq int) string {
 // decoding cost never lands in a token time. onEvent, when non-nil, sees
 // every event right after its stamp. The per-chunk storage is sized for
 // r.TargetOutputTokens (Call.MaxTokens) content chunks up front.
-func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, res *http.Response, began time.Time,
+func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Response, began time.Time,
 	onEvent func(time.Duration, []byte), r *result.Request) {
-	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "application/json" {
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if mt == "application/json" {
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
-		fail(r, result.ErrStream, "server did not stream (Content-Type application/json): "+excerpt(body))
+		fail(r, result.ErrStream, NotStreaming+" (Content-Type application/json): "+excerpt(body))
 		return
 	}
 	defer res.Body.Close()
-	sse := newSSEReader(res.Body)
+	var body io.Reader = res.Body
+	var head *headBuffer
+	if mt != "" && mt != "text/event-stream" {
+		// Another content type (an HTML page from a proxy, plain text)
+		// is read as events all the same, in case the server mislabels a
+		// real stream; its start is kept to quote it if it is not one.
+		head = &headBuffer{}
+		body = io.TeeReader(res.Body, head)
+	}
+	sse := newSSEReader(body)
 	var st streamState
 	st.reserve(r.TargetOutputTokens)
 	var failClass, failMsg string
@@ -214,6 +236,8 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 	r.End = time.Since(began)
 	st.fill(r)
 	switch {
+	case head != nil && sse.events == 0 && failClass == "" && readErr == nil:
+		fail(r, result.ErrStream, fmt.Sprintf("%s (Content-Type %s, not text/event-stream): %s", NotStreaming, mt, excerpt(head.b)))
 	case failClass != "":
 		fail(r, failClass, failMsg)
 	case done:
@@ -229,6 +253,25 @@ func (c *Client) read(parent, ctx context.Context, cancel context.CancelFunc, re
 	if r.ErrClass == "" && len(r.TokenTimes) == 0 {
 		fail(r, result.ErrNoContent, "stream ended without any generated text")
 	}
+}
+
+// NotStreaming starts the Err of a request whose 2xx answer was not an
+// event stream (a JSON completion, an HTML page): the server ignored
+// "stream": true, or something other than the server answered.
+const NotStreaming = "server did not stream"
+
+// headBuffer keeps the first headLimit bytes written to it.
+type headBuffer struct{ b []byte }
+
+// headLimit is how much of a body that is not an event stream is kept to
+// be quoted.
+const headLimit = 512
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := headLimit - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // eventLimit is the most events a stream of maxTokens tokens may send
@@ -248,13 +291,15 @@ func isDone(data []byte) bool {
 }
 
 // classify maps an error seen while sending or reading (at stage) to an
-// error class: the request timeout, the caller's cancellation (or
-// deadline), or a broken connection (ErrStream; the caller turns it into
-// ErrConnect when no headers had arrived).
+// error class: the inactivity timeout, the request deadline, the caller's
+// cancellation (or deadline), or a broken connection (ErrStream; the
+// caller turns it into ErrConnect when no headers had arrived).
 func (c *Client) classify(parent, ctx context.Context, err error, stage string) (class, msg string) {
-	switch {
-	case errors.Is(context.Cause(ctx), errRequestTimeout):
-		return result.ErrTimeout, fmt.Sprintf("request timeout (%v) passed %s", c.timeout, stage)
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errIdleTimeout):
+		return result.ErrTimeout, fmt.Sprintf("timeout (no data for %v) %s", c.timeout, stage)
+	case errors.Is(cause, errRequestDeadline):
+		return result.ErrDeadline, fmt.Sprintf("deadline (%v after the send) passed %s", c.deadline, stage)
 	case parent.Err() != nil:
 		return result.ErrCanceled, fmt.Sprintf("canceled %s: %v", stage, context.Cause(parent))
 	}

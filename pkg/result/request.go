@@ -13,8 +13,14 @@ const (
 	// ErrConnect: no connection could be made, or it was reset before the
 	// response headers arrived.
 	ErrConnect = "connect"
-	// ErrTimeout: --request-timeout passed before the stream ended.
+	// ErrTimeout: the request received nothing for --request-timeout (an
+	// inactivity timeout), before the headers or mid-stream; or, in
+	// stress, it had not completed, and was not receiving tokens, when the
+	// level's grace period ended.
 	ErrTimeout = "timeout"
+	// ErrDeadline: --request-deadline (a total deadline from the send,
+	// off by default) passed before the stream ended.
+	ErrDeadline = "deadline"
 	// ErrStream: the stream broke after it began: a reset, a cut before the
 	// end, or an error event sent by the server.
 	ErrStream = "stream"

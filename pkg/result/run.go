@@ -34,14 +34,19 @@ type Settings struct {
 	Server string `json:"server"`
 	// ServerSoftware names the server when it says what it is
 	// ("ollama 0.17.4", "vllm 0.11.0"); empty when unknown.
-	ServerSoftware  string  `json:"server_software,omitempty"`
-	Model           string  `json:"model"`
-	Endpoint        string  `json:"endpoint"`
-	Seed            uint64  `json:"seed"`
-	PromptNonce     uint64  `json:"prompt_nonce"`
-	PromptSalt      bool    `json:"prompt_salt"`
-	NonStandard     bool    `json:"non_standard_fields"`
+	ServerSoftware string `json:"server_software,omitempty"`
+	Model          string `json:"model"`
+	Endpoint       string `json:"endpoint"`
+	Seed           uint64 `json:"seed"`
+	PromptNonce    uint64 `json:"prompt_nonce"`
+	PromptSalt     bool   `json:"prompt_salt"`
+	NonStandard    bool   `json:"non_standard_fields"`
+	// RequestTimeoutS is the inactivity timeout of a request: it failed
+	// (class timeout) when nothing arrived for this long.
 	RequestTimeoutS float64 `json:"request_timeout_s"`
+	// RequestDeadlineS is the total deadline of a request from its send
+	// (class deadline); 0 for none.
+	RequestDeadlineS float64 `json:"request_deadline_s"`
 	// BenchmarkTimeoutS bounds each prefill run and each decode (batch,
 	// length) run.
 	BenchmarkTimeoutS float64 `json:"benchmark_timeout_s"`
@@ -51,6 +56,10 @@ type Settings struct {
 	// LengthSource says how prompt lengths were measured: "tokenize"
 	// (the server's /tokenize endpoint) or "usage_probe".
 	LengthSource string `json:"length_source"`
+	// ContextLength is the model's context length in tokens as the
+	// server listed it (max_model_len in /v1/models); absent when it did
+	// not say. Plans that do not fit it are refused before the run.
+	ContextLength int `json:"context_length,omitempty"`
 }
 
 // Meta is the header of every results JSON file.
@@ -105,6 +114,12 @@ func (c ErrorCounts) String() string {
 	if c.Total == 0 {
 		return "no failed requests"
 	}
+	return fmt.Sprintf("%d failed: %s", c.Total, c.Classes())
+}
+
+// Classes lists the counts by class, without the total, for a message
+// that gives the total itself: "2 http_status (500: 2), 1 timeout".
+func (c ErrorCounts) Classes() string {
 	classes := make([]string, 0, len(c.ByClass))
 	for k := range c.ByClass {
 		classes = append(classes, k)
@@ -123,7 +138,7 @@ func (c ErrorCounts) String() string {
 		}
 		parts = append(parts, part)
 	}
-	return fmt.Sprintf("%d failed: %s", c.Total, strings.Join(parts, ", "))
+	return strings.Join(parts, ", ")
 }
 
 // For completes the header m for a benchmark's results file: the schema,

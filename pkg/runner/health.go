@@ -21,6 +21,10 @@ type Health struct {
 	// ConnectFailures connection failures in a row (no response at all)
 	// end the point; 0 never.
 	ConnectFailures int
+	// FailuresInRow failed requests in a row, of any class, end the
+	// point; 0 never. For a point sent one request at a time, whose
+	// error rate over a few seconds rests on too few requests.
+	FailuresInRow int
 	// ErrorRate ends the point when more than this fraction of the
 	// requests that ended in the last RateWindow failed, once the point
 	// has run for RateWindow and at least MinRequests ended in it; 0 never.
@@ -45,6 +49,7 @@ type Health struct {
 // Defaults of DefaultHealth.
 const (
 	DefaultConnectFailures = 10
+	DefaultFailuresInRow   = 10
 	DefaultErrorRate       = 0.5
 	DefaultRateWindow      = 5 * time.Second
 	DefaultMinRequests     = 10
@@ -74,6 +79,7 @@ type guard struct {
 	mu         sync.Mutex
 	tripped    string
 	connectRow int           // connection failures in a row
+	failRow    int           // failures in a row, any class
 	count      int           // requests ended (canceled ones excluded)
 	failedAll  int           // of which failed
 	recent     []outcome     // ended within the rate window
@@ -106,7 +112,10 @@ func (g *guard) ended(client int, r *result.Request) time.Duration {
 	g.count++
 	if failed {
 		g.failedAll++
+		g.failRow++
 		g.lastErr = r.Err
+	} else {
+		g.failRow = 0
 	}
 	if r.ErrClass == result.ErrConnect {
 		g.connectRow++
@@ -159,6 +168,8 @@ func (g *guard) check(now time.Duration) {
 	switch {
 	case g.h.ConnectFailures > 0 && g.connectRow >= g.h.ConnectFailures:
 		reason = fmt.Sprintf("%d connection failures in a row (last: %s)", g.connectRow, g.lastErr)
+	case g.h.FailuresInRow > 0 && g.failRow >= g.h.FailuresInRow:
+		reason = fmt.Sprintf("%d failed requests in a row (last: %s)", g.failRow, g.lastErr)
 	case g.h.FirstFailures > 0 && g.count == g.h.FirstFailures && g.failedAll == g.count:
 		reason = fmt.Sprintf("the first %d requests all failed, as in the previous point (last: %s)", g.count, g.lastErr)
 	case g.h.ErrorRate > 0 && now >= g.h.RateWindow && len(g.recent) >= max(g.h.MinRequests, 1):

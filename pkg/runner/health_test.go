@@ -191,3 +191,30 @@ func TestHealthFirstFailures(t *testing.T) {
 		t.Errorf("end %q after %d requests (%s), want server_failing after 4", b.EndReason, len(b.Requests), b.StopReason)
 	}
 }
+
+// Sent one at a time, a point against a server that refuses every
+// request (429) ends after FailuresInRow of them; a success in between
+// starts the count again.
+func TestHealthFailuresInRow(t *testing.T) {
+	t.Parallel()
+	h := Health{FailuresInRow: 5, BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond}
+	plan := Plan{Point: "prefill", Schedule: traffic.InOrder(40), Call: call, Total: 40, Health: &h}
+	s := &funcSender{answer: status(429, 0)}
+	b, err := Run(t.Context(), plan, Deps{Sender: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.EndReason != result.EndServerFailing || len(b.Requests) != 5 || !strings.Contains(b.StopReason, "5 failed requests in a row") {
+		t.Errorf("end %q (%s) after %d requests, want server_failing after 5", b.EndReason, b.StopReason, len(b.Requests))
+	}
+	// Every other request succeeds: never 5 failures in a row.
+	s = &funcSender{answer: func(n int, r *result.Request) {
+		if n%2 == 0 {
+			status(429, 0)(n, r)
+		}
+	}}
+	b, err = Run(t.Context(), plan, Deps{Sender: s})
+	if err != nil || b.EndReason != result.EndCompleted || len(b.Requests) != 40 {
+		t.Errorf("alternating: end %q after %d requests (%v), want completed after 40", b.EndReason, len(b.Requests), err)
+	}
+}

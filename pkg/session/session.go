@@ -59,8 +59,11 @@ type Config struct {
 	NoPromptSalt bool
 	// NoExtraFields sends only standard OpenAI fields.
 	NoExtraFields bool
-	// RequestTimeout bounds one request (see client.Config).
-	RequestTimeout time.Duration
+	// RequestTimeout ends a request that receives nothing for that long;
+	// RequestDeadline, when positive, bounds a request's whole life (see
+	// client.Config).
+	RequestTimeout  time.Duration
+	RequestDeadline time.Duration
 	// BenchmarkTimeout is recorded in the settings; the benchmarks apply it.
 	BenchmarkTimeout time.Duration
 	// MaxConcurrency is the most requests the plan has in flight.
@@ -148,7 +151,7 @@ func (s *Session) open(ctx context.Context, cfg Config) error {
 	// (listing models needs none); WithModel shares its connections.
 	cl, err := client.New(client.Config{
 		BaseURL: base, APIKey: cfg.APIKey, Endpoint: client.Endpoint(cfg.Endpoint),
-		RequestTimeout: cfg.RequestTimeout, MaxConcurrency: cfg.MaxConcurrency,
+		RequestTimeout: cfg.RequestTimeout, RequestDeadline: cfg.RequestDeadline, MaxConcurrency: cfg.MaxConcurrency,
 		NonStandard: !cfg.NoExtraFields, RunID: fmt.Sprintf("veeksha-%d", time.Now().UnixNano()%1e9), Logger: s.log,
 	})
 	if err != nil {
@@ -169,7 +172,8 @@ func (s *Session) open(ctx context.Context, cfg Config) error {
 	s.Settings = result.Settings{
 		APIBase: shown, Server: server, Model: model, Endpoint: cfg.Endpoint, Seed: cfg.Seed,
 		PromptNonce: nonce, PromptSalt: !cfg.NoPromptSalt, NonStandard: !cfg.NoExtraFields,
-		RequestTimeoutS: cfg.RequestTimeout.Seconds(), BenchmarkTimeoutS: cfg.BenchmarkTimeout.Seconds(),
+		RequestTimeoutS: cfg.RequestTimeout.Seconds(), RequestDeadlineS: cfg.RequestDeadline.Seconds(),
+		BenchmarkTimeoutS: cfg.BenchmarkTimeout.Seconds(),
 	}
 	if err := s.preflight(ctx, shown); err != nil {
 		var ue *Error
@@ -285,7 +289,17 @@ func (s *Session) preflight(ctx context.Context, base string) error {
 	case client.SetupHTTPStatus:
 		return errorf("the server answered %d to a test request at %s: %s", se.Status, RedactURL(se.URL), se.Message)
 	case client.SetupTimedOut:
+		if se.Class == result.ErrTimeout || se.Class == result.ErrDeadline {
+			return errorf("the server at %s did not answer a test request in time (%s): is it overloaded, or is --request-timeout too short for it?", base, se.Message)
+		}
 		return errorf("the server at %s did not answer a test request within %v", base, setupTimeout)
+	case client.SetupBadStream:
+		return errorf("the server at %s streamed, but each of its test requests failed (%s: %s)", RedactURL(se.URL), se.Class, se.Message)
+	}
+	if strings.HasPrefix(se.Message, client.NotStreaming) && !strings.Contains(se.Message, "application/json") {
+		// An HTML page or plain text: something other than an OpenAI
+		// server answered (a proxy, a web UI, a wrong path).
+		return errorf("%s did not answer with an event stream (%s): is --api-base the server's OpenAI API (it usually ends in /v1)?", RedactURL(se.URL), se.Message)
 	}
 	return errorf("the server at %s did not stream a completion (%s: %s): it must support \"stream\": true", RedactURL(se.URL), se.Class, se.Message)
 }
@@ -310,6 +324,21 @@ func (s *Session) probeServer(ctx context.Context, noExtraFields bool) {
 		s.metricsURL = metricsURL
 		s.log.Info("scraping the server's metrics during the run", "url", metricsURL)
 	}
+}
+
+// ContextLength is the model's context length as the server lists it
+// (client.ContextLength), or 0 when it does not say or cannot be asked:
+// then nothing can be checked against it. It is recorded in Settings.
+func (s *Session) ContextLength(ctx context.Context) int {
+	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	n, err := s.Client.ContextLength(cctx, s.Settings.Model)
+	if err != nil {
+		s.log.Debug("could not read the model's context length", "err", err)
+		n = 0
+	}
+	s.Settings.ContextLength = n
+	return n
 }
 
 // countTokens measures a prompt's length in server tokens (see
@@ -358,6 +387,8 @@ func (s *Session) checkLongest(ctx context.Context, length int) error {
 		return fmt.Errorf("prompt calibration interrupted: %w", ctx.Err())
 	case errors.As(err, &se) && se.Kind == client.SetupPromptMismatch:
 		return errorf("--input-lengths %d: the server counted %d tokens for the calibrated prompt (its /tokenize and its usage disagree): prompt lengths cannot be made exact", length, se.Tokens)
+	case errors.As(err, &se) && se.Kind == client.SetupTimedOut:
+		return errorf("--input-lengths %d: the server did not answer a prompt of that length in time (%s): raise --request-timeout if its prefill is that slow", length, se.Detail())
 	case errors.As(err, &se) && se.Err != nil:
 		err = se.Err
 	}

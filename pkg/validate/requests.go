@@ -12,8 +12,10 @@ import (
 // NoErrors adds no_errors: FAIL when any request failed, with counts by
 // error class and HTTP status.
 func (r *Report) NoErrors(label string, measured []result.Request) {
+	// One count, stated once: the total and its breakdown come from the
+	// same tally.
 	if errs := result.CountErrors(measured); errs.Total > 0 {
-		r.Add("no_errors", label, Fail, "%s of %d requests", errs, len(measured))
+		r.Add("no_errors", label, Fail, "%d of %d requests failed: %s", errs.Total, len(measured), errs.Classes())
 		return
 	}
 	r.Add("no_errors", label, Pass, "all %d requests succeeded", len(measured))

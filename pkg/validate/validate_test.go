@@ -61,7 +61,7 @@ func TestRequestChecks(t *testing.T) {
 		{"all good", []result.Request{ok(0, 128, 128, 4), ok(1, 128, 128, 4)},
 			map[string]Status{"no_errors": Pass, "output_tokens": Pass, "prompt_tokens_exact": Pass}, ""},
 		{"one failed", []result.Request{ok(0, 128, 128, 4), {Seq: 1, ErrClass: result.ErrHTTPStatus, HTTPStatus: 500}},
-			map[string]Status{"no_errors": Fail, "output_tokens": Pass, "prompt_tokens_exact": Pass}, "1 failed: 1 http_status (500: 1) of 2 requests"},
+			map[string]Status{"no_errors": Fail, "output_tokens": Pass, "prompt_tokens_exact": Pass}, "1 of 2 requests failed: 1 http_status (500: 1)"},
 		{"wrong prompt length", []result.Request{ok(0, 130, 128, 4)},
 			map[string]Status{"prompt_tokens_exact": Fail}, "request 0: server counted 130 for a target of 128"},
 		{"early stop", []result.Request{ok(0, 128, 128, 3)},

@@ -51,12 +51,13 @@ type clientReader struct {
 
 func newClientReader(cfg workerConfig, began time.Time) (*clientReader, error) {
 	c, err := client.New(client.Config{
-		BaseURL:        cfg.URL,
-		Model:          cfg.Model,
-		RequestTimeout: cfg.deadline(),
-		MaxConcurrency: cfg.Streams,
-		NonStandard:    true, // ignore_eos: the engine would stop early without it
-		RunID:          "loadharness",
+		BaseURL:         cfg.URL,
+		Model:           cfg.Model,
+		RequestTimeout:  cfg.deadline(),
+		RequestDeadline: cfg.deadline(), // a bound on the whole stream, as before the timeout became an inactivity one
+		MaxConcurrency:  cfg.Streams,
+		NonStandard:     true, // ignore_eos: the engine would stop early without it
+		RunID:           "loadharness",
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
+	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -30,6 +31,9 @@ func Check(rep *validate.Report, cfg Config, p CombinationRun, a Analysis, bound
 		rep.Add("matching_requests", label, validate.Fail, "expected %d requests with a %d-token prompt, got %d", p.BatchSize, p.InputLength, matching)
 	}
 	rep.NoErrors(label, measured)
+	if p.EndReason == result.EndServerFailing {
+		rep.Add("server_healthy", label, validate.Fail, "the combination was ended early because the server kept failing: %s", p.StopReason)
+	}
 
 	outOfOrder := 0
 	var prev time.Duration

@@ -179,8 +179,52 @@ type CombinationRun struct {
 	Began     time.Time
 	Requests  []result.Request
 	EndReason string
+	// StopReason says why the combination ended early when the server
+	// kept failing (EndReason server_failing).
+	StopReason string
 	// Client is what the client process did during the combination.
 	Client fidelity.Sample
+}
+
+// Health is how one combination treats a failing server. Each request of
+// a batch is sent once, launched in order: there is no loop to back off
+// from, so there is no backoff. A Retry-After holds the batch's next
+// launches (up to a minute), and runner.DefaultFailuresInRow failures in
+// a row end the combination early. After a combination the server failed
+// (afterFailing), the next one ends as soon as its first min(batch, 10)
+// requests all fail; Run ends the whole run after two failed combinations
+// in a row (see failedCombination).
+func Health(batch int, afterFailing bool) runner.Health {
+	h := runner.Health{FailuresInRow: runner.DefaultFailuresInRow, RetryAfterMax: runner.DefaultRetryAfterMax}
+	if afterFailing {
+		h.FirstFailures = min(batch, runner.DefaultMinRequests)
+	}
+	return h
+}
+
+// failedCombination reports whether the server failed a combination: it
+// ended it early, or failed every request it sent.
+func failedCombination(p CombinationRun) bool {
+	if p.EndReason == result.EndServerFailing {
+		return true
+	}
+	failed := 0
+	for i := range p.Requests {
+		if r := &p.Requests[i]; !r.OK() && r.ErrClass != result.ErrCanceled {
+			failed++
+		}
+	}
+	return len(p.Requests) > 0 && failed == len(p.Requests)
+}
+
+// lastError is the error of the last failed request of reqs.
+func lastError(reqs []result.Request) string {
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if !reqs[i].OK() {
+			return reqs[i].Err
+		}
+	}
+	return ""
 }
 
 // warmupPoint is the combination index of warm-up requests, outside the
@@ -205,22 +249,36 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	var rep validate.Report
 	var all []result.Request
 	err := warmup(ctx, cfg, d.Deps)
+	failing := 0 // combinations in a row the server failed
 	for _, comb := range Combinations(cfg) {
 		if err != nil || ctx.Err() != nil {
 			break
 		}
+		if failing >= 2 {
+			// A dead or refusing server is not sent the rest of the plan.
+			res.EndReason = result.EndServerFailing
+			res.StopReason = fmt.Sprintf("the server failed %d combinations in a row; %s and the rest were not run (last error: %s)",
+				failing, comb.Label(), lastError(all))
+			d.Log().Warn("ending the run early: the server keeps failing", "reason", res.StopReason)
+			break
+		}
 		var p CombinationRun
 		var a Analysis
-		if p, a, err = runCombination(ctx, cfg, comb, d.Deps); err != nil {
+		if p, a, err = runCombination(ctx, cfg, comb, failing > 0, d.Deps); err != nil {
 			break
+		}
+		if failedCombination(p) {
+			failing++
+		} else {
+			failing = 0
 		}
 		if !d.SkipValidation {
 			a.check(&rep, cfg, p, d.CheckBounds(), res.Settings)
 		}
 		res.Results = append(res.Results, a.Row)
 		all = append(all, p.Requests...)
-		if p.EndReason != result.EndCompleted {
-			res.EndReason = p.EndReason
+		if p.EndReason != result.EndCompleted && res.EndReason == result.EndCompleted {
+			res.EndReason = p.EndReason // the combination says why in its row
 		}
 		if d.OnCombination != nil {
 			err = d.OnCombination(p, a)
@@ -233,6 +291,9 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	SortRows(res.Results)
 	res.Errors = result.CountErrors(all)
 	res.DurationS = time.Since(began).Seconds()
+	if res.StopReason != "" && !d.SkipValidation {
+		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
+	}
 	if !d.SkipValidation || len(cfg.Thresholds) > 0 {
 		rep.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 		res.Validation = &rep
@@ -261,7 +322,7 @@ func warmup(ctx context.Context, cfg Config, d runner.Deps) error {
 // it. cfg.Timeout bounds it (--benchmark-timeout): when it passes, or ctx
 // ends, requests still in flight are cancelled and recorded as such, and
 // requests never sent are recorded as not sent.
-func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Deps) (CombinationRun, Analysis, error) {
+func runCombination(ctx context.Context, cfg Config, c Combination, afterFailing bool, d runner.Deps) (CombinationRun, Analysis, error) {
 	maxTokens := OutputTokens(cfg.SamplesPerLength, c.BatchSize, c.InputLength, cfg.EngineChunkSize)
 	// Prompts are built, and the requests serialized (Plan.Ahead), before
 	// the launch, so that none delays it.
@@ -273,8 +334,10 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 		}
 		prompts[i] = p
 	}
+	health := Health(c.BatchSize, afterFailing)
 	b, err := runner.Run(ctx, runner.Plan{
 		Point: c.Label(), Schedule: traffic.LaunchInOrder(c.BatchSize, cfg.TicketTimeout.D()), Total: c.BatchSize, Timeout: cfg.Timeout, Ahead: c.BatchSize,
+		Health:  &health,
 		Records: c.Label() + "/" + RecordsFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			return client.Call{Seq: slot.Index, Prompt: prompts[slot.Index], TargetPromptTokens: c.InputLength, MaxTokens: maxTokens}, nil
@@ -284,7 +347,7 @@ func runCombination(ctx context.Context, cfg Config, c Combination, d runner.Dep
 				ErrClass: result.ErrCanceled, Err: "not sent: the run ended first"}
 		},
 	}, d)
-	p := CombinationRun{Combination: c, Began: b.Began, Requests: b.Requests, EndReason: b.EndReason, Client: b.Client}
+	p := CombinationRun{Combination: c, Began: b.Began, Requests: b.Requests, EndReason: b.EndReason, StopReason: b.StopReason, Client: b.Client}
 	if err != nil {
 		return p, Analysis{}, err
 	}
@@ -328,12 +391,16 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 			}
 		}
 		p.Client = saved.Fidelity.Sample
+		p.EndReason, p.StopReason = saved.EndReason, saved.StopReason
 		a, err := Analyze(p)
 		if err != nil {
 			return res, rep, err
 		}
 		a.Row.Server = saved.Server
 		a.check(&rep, res.Config, p, bounds, res.Settings)
+	}
+	if res.StopReason != "" {
+		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
 	}
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
@@ -371,6 +438,9 @@ type Row struct {
 	Requests  int     `json:"requests"`
 	Errors    int     `json:"errors"`
 	EndReason string  `json:"end_reason"`
+	// StopReason says why the combination ended early when the server
+	// kept failing (EndReason server_failing).
+	StopReason string `json:"stop_reason,omitempty"`
 	// Fidelity says whether the client kept up during the combination.
 	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported meanwhile.
@@ -419,7 +489,7 @@ func Analyze(p CombinationRun) (Analysis, error) {
 	row := Row{
 		BatchSize: p.BatchSize, InputLength: p.InputLength,
 		TBT: w.ChunkGapStats, TBTPerToken: w.TokenGapStats,
-		PeakConcurrency: w.Peak, Requests: len(p.Requests), Errors: errs, EndReason: p.EndReason,
+		PeakConcurrency: w.Peak, Requests: len(p.Requests), Errors: errs, EndReason: p.EndReason, StopReason: p.StopReason,
 		Fidelity: fidelity.Assess(p.Client, p.Requests),
 	}
 	for _, win := range w.Windows {
@@ -456,4 +526,33 @@ func SortRows(rows []Row) {
 	slices.SortFunc(rows, func(a, b Row) int {
 		return cmp.Or(cmp.Compare(a.BatchSize, b.BatchSize), cmp.Compare(a.InputLength, b.InputLength))
 	})
+}
+
+// CheckContext refuses a run with a combination whose requests cannot fit
+// the model's context of contextLen tokens: the prompt plus the output
+// length the combination asks for (OutputTokens), as the server counts
+// them. Such a batch would only come back as HTTP 400s. contextLen 0
+// means unknown, and nothing is checked. The error names the first
+// combination that does not fit and how many do not.
+func (c Config) CheckContext(contextLen int) error {
+	if contextLen <= 0 {
+		return nil
+	}
+	var over []Combination
+	for _, comb := range Combinations(c) {
+		if comb.InputLength+OutputTokens(c.SamplesPerLength, comb.BatchSize, comb.InputLength, c.EngineChunkSize) > contextLen {
+			over = append(over, comb)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	f := over[0]
+	out := OutputTokens(c.SamplesPerLength, f.BatchSize, f.InputLength, c.EngineChunkSize)
+	more := ""
+	if len(over) > 1 {
+		more = fmt.Sprintf(" (%d of the %d combinations do not fit)", len(over), len(Combinations(c)))
+	}
+	return fmt.Errorf("--batch-sizes %d --input-lengths %d: each request needs a %d-token prompt plus %d output tokens = %d, beyond the model's %d-token context%s: use shorter --input-lengths, smaller --batch-sizes or fewer --samples-per-length",
+		f.BatchSize, f.InputLength, f.InputLength, out, f.InputLength+out, contextLen, more)
 }

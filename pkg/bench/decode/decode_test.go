@@ -131,3 +131,25 @@ func TestAnalyzeCoalescedWithoutPerChunkUsage(t *testing.T) {
 		t.Errorf("decode tok/s = %v, want 400 (2 requests x 2 tokens every 10 ms)", got)
 	}
 }
+
+func TestCheckContext(t *testing.T) {
+	t.Parallel()
+	cfg := Config{BatchSizes: []int{1, 256}, InputLengths: []int{1024, 4096}, SamplesPerLength: 10, EngineChunkSize: 512}
+	// bs=256, il=4096: 4096 + 2*(10 + 255*16) = 12276 tokens; bs=256,
+	// il=1024: 1024 + 2*(10 + 255*4) = 3084; bs=1: 1024 or 4096 + 20.
+	tests := []struct {
+		ctx  int
+		want string // "" for no error
+	}{
+		{0, ""},
+		{12276, ""},
+		{12275, "--batch-sizes 256 --input-lengths 4096: each request needs a 4096-token prompt plus 8180 output tokens = 12276, beyond the model's 12275-token context"},
+		{4000, "--batch-sizes 1 --input-lengths 4096: each request needs a 4096-token prompt plus 20 output tokens = 4116, beyond the model's 4000-token context (2 of the 4 combinations do not fit)"},
+	}
+	for _, tt := range tests {
+		err := cfg.CheckContext(tt.ctx)
+		if (tt.want == "") != (err == nil) || err != nil && !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("CheckContext(%d) = %v, want %q", tt.ctx, err, tt.want)
+		}
+	}
+}

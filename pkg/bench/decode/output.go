@@ -15,10 +15,14 @@ import (
 // validation.
 type Results struct {
 	result.Meta
-	Config     Config             `json:"config"`
-	Results    []Row              `json:"results"`
-	Errors     result.ErrorCounts `json:"errors"`
-	Validation *validate.Report   `json:"validation,omitempty"`
+	Config  Config             `json:"config"`
+	Results []Row              `json:"results"`
+	Errors  result.ErrorCounts `json:"errors"`
+	// StopReason says why the run ended early when the server failed two
+	// combinations in a row (EndReason server_failing); empty otherwise,
+	// also when one combination was ended early (its row says why).
+	StopReason string           `json:"stop_reason,omitempty"`
+	Validation *validate.Report `json:"validation,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }

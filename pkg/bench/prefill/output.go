@@ -20,6 +20,9 @@ type Results struct {
 	Config  Config             `json:"config"`
 	Results []Row              `json:"results"`
 	Errors  result.ErrorCounts `json:"errors"`
+	// StopReason says why the run ended early when the server kept
+	// failing (EndReason server_failing); empty otherwise.
+	StopReason string `json:"stop_reason,omitempty"`
 	// Fidelity says whether the client kept up (CPU, scheduling, send lag).
 	Fidelity fidelity.Assessment `json:"client_fidelity"`
 	// Server is what the server's own metrics reported during the run.

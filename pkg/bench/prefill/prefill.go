@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
@@ -88,9 +90,10 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 		return Results{}, err
 	}
 	plan := cfg.plan()
+	health := Health()
 	b, err := runner.Run(ctx, runner.Plan{
 		Point: "prefill", Schedule: traffic.InOrder(len(plan)), Total: len(plan) - cfg.WarmupRequests,
-		Timeout: cfg.Timeout, Records: RecordsFile,
+		Timeout: cfg.Timeout, Records: RecordsFile, Health: &health,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			length := plan[slot.Index]
 			prompt, err := d.Prompts.Prompt(length, 0, slot.Index)
@@ -103,7 +106,7 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 		Results: AnalyzeSLO(b.Requests, cfg.SLO), Errors: result.CountErrors(b.Requests),
 		Fidelity: fidelity.Assess(b.Client, b.Requests), Server: b.Server,
 	}
-	res.EndReason, res.DurationS = b.EndReason, time.Since(b.Began).Seconds()
+	res.EndReason, res.StopReason, res.DurationS = b.EndReason, b.StopReason, time.Since(b.Began).Seconds()
 	if !d.SkipValidation {
 		rep := res.check(b.Requests, d.CheckBounds())
 		res.Validation = &rep
@@ -112,6 +115,23 @@ func Run(ctx context.Context, cfg Config, d runner.Deps) (Results, error) {
 		res.Validation.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
 	}
 	return res, err
+}
+
+// Health is how prefill treats a failing server. Its requests go one at
+// a time, so the server is never flooded, but a dead or refusing one must
+// not be sent the whole stair: after a failure the next request waits
+// (50 ms, doubling up to 1 s: the measured requests are timed from their
+// own send, so the wait costs nothing but time), a Retry-After is
+// honoured (up to a minute), and runner.DefaultFailuresInRow failures in
+// a row end the run early (end reason server_failing, and the
+// server_healthy check fails). There is no error-rate rule: one request at
+// a time puts too few in a few seconds to judge by.
+func Health() runner.Health {
+	return runner.Health{
+		FailuresInRow: runner.DefaultFailuresInRow,
+		BackoffMin:    runner.DefaultBackoffMin, BackoffMax: time.Second,
+		RetryAfterMax: runner.DefaultRetryAfterMax,
+	}
 }
 
 // plan is the target length of every request in send order: the
@@ -133,6 +153,9 @@ func (c Config) plan() []int {
 // its thresholds.
 func (res Results) check(reqs []result.Request, bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, reqs, res.Fidelity, bounds)
+	if res.EndReason == result.EndServerFailing {
+		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
+	}
 	servermetrics.Check(&rep, res.Server, "", 0, servermetrics.Prompts{
 		Salted: res.Settings.PromptSalt, Requests: len(reqs), OverheadTokens: res.Settings.PromptOverheadTokens,
 	})
@@ -228,4 +251,29 @@ func AnalyzeSLO(reqs []result.Request, s slo.SLO) []Row {
 		rows[i].Goodput = &g
 	}
 	return rows
+}
+
+// CheckContext refuses a run whose requests cannot fit the model's
+// context of contextLen tokens (prompt plus output, as the server counts
+// them): such a request would only come back as an HTTP 400. contextLen
+// 0 means unknown, and nothing is checked.
+func (c Config) CheckContext(contextLen int) error {
+	if contextLen <= 0 {
+		return nil
+	}
+	var over []string
+	first := 0
+	for _, l := range c.InputLengths {
+		if l+c.OutputTokens > contextLen {
+			if first == 0 {
+				first = l
+			}
+			over = append(over, strconv.Itoa(l))
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--input-lengths %s: a %d-token prompt plus --output-tokens %d is %d tokens, beyond the model's %d-token context",
+		strings.Join(over, ","), first, c.OutputTokens, first+c.OutputTokens, contextLen)
 }

@@ -32,9 +32,11 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 		}
 		// Every request the level sent counts, warm-up included: a server
 		// that fails while warming up is not healthy.
+		// The count and its breakdown by class are one tally
+		// (p.ErrorsBy.Total is p.Failed(), see Analyze), stated once.
 		if n := p.Failed(); n > 0 {
 			rep.Add("no_errors", label, validate.Fail, "%d of %d requests the level sent failed (%d in the window, %d in warm-up or after it): %s",
-				n, p.SentTotal, p.Errors, p.ErrorsOutside, p.ErrorsBy)
+				n, p.SentTotal, p.Errors, p.ErrorsOutside, p.ErrorsBy.Classes())
 		} else {
 			rep.Add("no_errors", label, validate.Pass, "none of the %d requests the level sent failed", p.SentTotal)
 		}

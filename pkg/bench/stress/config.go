@@ -220,3 +220,14 @@ func (c Config) Attainment() float64 {
 	}
 	return c.SLOAttainment
 }
+
+// CheckContext refuses a run whose requests cannot fit the model's
+// context of contextLen tokens (prompt plus output, as the server counts
+// them); 0 means unknown, and nothing is checked.
+func (c Config) CheckContext(contextLen int) error {
+	if contextLen <= 0 || c.InputLength+c.OutputLength <= contextLen {
+		return nil
+	}
+	return fmt.Errorf("--input-length %d plus --output-length %d is %d tokens, beyond the model's %d-token context",
+		c.InputLength, c.OutputLength, c.InputLength+c.OutputLength, contextLen)
+}

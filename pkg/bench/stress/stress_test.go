@@ -229,7 +229,31 @@ func TestCheckCountsEveryFailure(t *testing.T) {
 		t.Errorf("table notes %q do not name the cut request", buf.String())
 	}
 
+	// Every count of one level agrees: the no_errors total, its breakdown
+	// by class, the table's Errors column and the results' error counts,
+	// with failures inside and outside the window, a cut request and an
+	// interrupted one (neither of them a failure) in the same level.
 	stopped := req(24, 9*time.Second)
+	stopped.ErrClass, stopped.Err = result.ErrCanceled, "context canceled"
+	run, p = level(fail(20, 100*time.Millisecond, result.ErrHTTPStatus), hung, cut, stopped, fail(25, 4*time.Second, result.ErrStream))
+	_, detail = status(run, p, "no_errors")
+	if want := "3 of 17 requests the level sent failed (2 in the window, 1 in warm-up or after it): 1 http_status (500: 1), 1 stream, 1 timeout"; detail != want || p.ErrorsBy.Total != p.Failed() {
+		t.Errorf("mixed level: no_errors %q (errors by class %d, failed %d), want %q", detail, p.ErrorsBy.Total, p.Failed(), want)
+	}
+	found := false
+	for _, c := range Table(cfg, []Point{p}).Columns {
+		if c.Header == "Errors" {
+			found = true
+			if v, _ := c.Value(p); v != float64(p.ErrorsBy.Total) {
+				t.Errorf("table Errors = %v, want %d", v, p.ErrorsBy.Total)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the results table has no Errors column")
+	}
+
+	stopped = req(24, 9*time.Second)
 	stopped.ErrClass, stopped.Err = result.ErrCanceled, "context canceled"
 	run, p = level(stopped)
 	run.EndReason = result.EndInterrupted
@@ -296,5 +320,19 @@ func TestAnalyzeGoodput(t *testing.T) {
 	charts := Charts(cfg, []Point{p})
 	if last := charts[len(charts)-1]; last.Name != "goodput_vs_load" || last.Series[0].Y[0] != 1.75 {
 		t.Errorf("last chart = %+v, want goodput_vs_load at 1.75 req/s", last)
+	}
+}
+
+func TestCheckContext(t *testing.T) {
+	t.Parallel()
+	cfg := Config{InputLength: 4096, OutputLength: 4096}
+	if err := cfg.CheckContext(0); err != nil {
+		t.Errorf("unknown context: %v", err)
+	}
+	if err := cfg.CheckContext(8192); err != nil {
+		t.Errorf("8192 tokens in an 8192-token context: %v", err)
+	}
+	if err := cfg.CheckContext(8191); err == nil || !strings.Contains(err.Error(), "--input-length 4096 plus --output-length 4096 is 8192 tokens, beyond the model's 8191-token context") {
+		t.Errorf("CheckContext(8191) = %v", err)
 	}
 }
