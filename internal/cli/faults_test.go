@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,6 +321,56 @@ func TestPrefillDecodeFailingServer(t *testing.T) {
 						t.Errorf("request %d sent %v after the previous 429 with Retry-After 1", reqs[i].Seq, gap)
 					}
 				}
+			}
+		})
+	}
+}
+
+// A warm-up request that fails is not measured, but it is a failed
+// request all the same: prefill and decode FAIL no_errors (exit 3), and
+// say it was a warm-up.
+func TestWarmupFailureFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		bench Bench
+		args  []string
+		check string
+		read  func(t *testing.T, out string) *validate.Report
+	}{
+		{Prefill, []string{"--input-lengths", "64", "--samples-per-length", "2", "--warmup-requests", "1"}, "no_errors",
+			func(t *testing.T, out string) *validate.Report {
+				return readResults[prefill.Results](t, filepath.Join(out, "prefill", "latest", "prefill_results.json")).Validation
+			}},
+		{Decode, []string{"--batch-sizes", "2", "--input-lengths", "64", "--samples-per-length", "4", "--warmup-requests", "1"}, "no_errors [warm-up]",
+			func(t *testing.T, out string) *validate.Report {
+				return readResults[decode.Results](t, filepath.Join(out, "decode", "latest", "decode_results.json")).Validation
+			}},
+	} {
+		t.Run(string(tc.bench), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			seen := 0
+			srv := openaitest.NewFunc(t, func(r openaitest.Received) openaitest.Script {
+				ok := openaitest.Script{TTFT: 2 * time.Millisecond, Gap: time.Millisecond}
+				if !benchRequest(r) {
+					return ok
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if seen++; seen == 1 { // the first benchmark request is the warm-up
+					return openaitest.Script{Status: 500}
+				}
+				return ok
+			})
+			out := t.TempDir()
+			args := append([]string{"--api-base", srv.URL, "--output-dir", out, "--quiet"}, tc.args...)
+			code, stdout, stderr := runCLI(t, t.Context(), tc.bench, args...)
+			if code != ExitValidation {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValidation, stdout, stderr)
+			}
+			c, ok := findCheck(tc.read(t, out), tc.check)
+			if !ok || c.Status != validate.Fail || !strings.Contains(c.Detail, "warm-up") {
+				t.Errorf("%s = %+v (found %v), want FAIL naming the warm-up", tc.check, c, ok)
 			}
 		})
 	}

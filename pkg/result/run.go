@@ -90,11 +90,16 @@ type ErrorCounts struct {
 }
 
 // CountErrors tallies the failed, non-warmup requests of reqs.
-func CountErrors(reqs []Request) ErrorCounts {
+func CountErrors(reqs []Request) ErrorCounts { return countErrors(reqs, false) }
+
+// CountAllErrors tallies every failed request of reqs, warm-ups included.
+func CountAllErrors(reqs []Request) ErrorCounts { return countErrors(reqs, true) }
+
+func countErrors(reqs []Request, warmups bool) ErrorCounts {
 	c := ErrorCounts{ByClass: map[string]int{}}
 	for i := range reqs {
 		r := &reqs[i]
-		if r.Warmup || r.OK() {
+		if (r.Warmup && !warmups) || r.OK() {
 			continue
 		}
 		c.Total++

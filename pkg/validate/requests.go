@@ -6,19 +6,32 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/result"
 )
 
-// The checks below apply to the measured requests of any benchmark point.
-// Warm-up requests must be filtered out by the caller.
+// The checks below apply to the requests of any benchmark point: NoErrors
+// to every request the point sent, warm-ups included; the others to the
+// measured requests (Measured), whose warm-ups the caller filtered out.
 
-// NoErrors adds no_errors: FAIL when any request failed, with counts by
-// error class and HTTP status.
-func (r *Report) NoErrors(label string, measured []result.Request) {
+// NoErrors adds no_errors: FAIL when any request the point sent failed,
+// warm-up requests included (a server that fails them is not healthy),
+// with counts by error class and HTTP status.
+func (r *Report) NoErrors(label string, sent []result.Request) {
 	// One count, stated once: the total and its breakdown come from the
 	// same tally.
-	if errs := result.CountErrors(measured); errs.Total > 0 {
-		r.Add("no_errors", label, Fail, "%d of %d requests failed: %s", errs.Total, len(measured), errs.Classes())
+	errs := result.CountAllErrors(sent)
+	if errs.Total == 0 {
+		r.Add("no_errors", label, Pass, "all %d requests succeeded", len(sent))
 		return
 	}
-	r.Add("no_errors", label, Pass, "all %d requests succeeded", len(measured))
+	warm := 0
+	for _, q := range sent {
+		if q.Warmup && !q.OK() {
+			warm++
+		}
+	}
+	note := ""
+	if warm > 0 {
+		note = fmt.Sprintf(" (%d of them warm-up)", warm)
+	}
+	r.Add("no_errors", label, Fail, "%d of %d requests failed%s: %s", errs.Total, len(sent), note, errs.Classes())
 }
 
 // OutputTokens adds output_tokens: WARN when a successful request produced

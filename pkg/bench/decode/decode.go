@@ -248,7 +248,8 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	res.EndReason = result.EndCompleted
 	var rep validate.Report
 	var all []result.Request
-	err := warmup(ctx, cfg, d.Deps)
+	warm, err := warmup(ctx, cfg, d.Deps)
+	res.WarmupErrors = result.CountAllErrors(warm)
 	failing := 0 // combinations in a row the server failed
 	for _, comb := range Combinations(cfg) {
 		if err != nil || ctx.Err() != nil {
@@ -291,8 +292,8 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	SortRows(res.Results)
 	res.Errors = result.CountErrors(all)
 	res.DurationS = time.Since(began).Seconds()
-	if res.StopReason != "" && !d.SkipValidation {
-		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
+	if !d.SkipValidation {
+		res.runChecks(&rep)
 	}
 	if !d.SkipValidation || len(cfg.Thresholds) > 0 {
 		rep.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
@@ -302,20 +303,36 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 }
 
 // warmup sends cfg.WarmupRequests short requests one at a time, recorded
-// in WarmupFile and flagged as warm-ups.
-func warmup(ctx context.Context, cfg Config, d runner.Deps) error {
+// in WarmupFile and flagged as warm-ups, and returns their records.
+func warmup(ctx context.Context, cfg Config, d runner.Deps) ([]result.Request, error) {
 	if cfg.WarmupRequests == 0 {
-		return nil
+		return nil, nil
 	}
 	l := cfg.InputLengths[0]
-	_, err := runner.Run(ctx, runner.Plan{
+	b, err := runner.Run(ctx, runner.Plan{
 		Point: "warm-up", Schedule: traffic.InOrder(cfg.WarmupRequests), Records: WarmupFile,
 		Call: func(slot traffic.Slot) (client.Call, error) {
 			prompt, err := d.Prompts.Prompt(l, warmupPoint, slot.Index)
 			return client.Call{Seq: slot.Index, Warmup: true, Prompt: prompt, TargetPromptTokens: l, MaxTokens: warmupTokens}, err
 		},
 	}, d)
-	return err
+	return b.Requests, err
+}
+
+// runChecks adds the checks of the run as a whole: its warm-up requests
+// (a server that fails them is not healthy, though they are not measured)
+// and an early end because the server kept failing.
+func (res Results) runChecks(rep *validate.Report) {
+	if n := res.Config.WarmupRequests; n > 0 {
+		if w := res.WarmupErrors; w.Total > 0 {
+			rep.Add("no_errors", "warm-up", validate.Fail, "%d of %d warm-up requests failed: %s", w.Total, n, w.Classes())
+		} else {
+			rep.Add("no_errors", "warm-up", validate.Pass, "all %d warm-up requests succeeded", n)
+		}
+	}
+	if res.StopReason != "" {
+		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
+	}
 }
 
 // runCombination launches one batch, waits for all of it, and analyses
@@ -399,9 +416,7 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 		a.Row.Server = saved.Server
 		a.check(&rep, res.Config, p, bounds, res.Settings)
 	}
-	if res.StopReason != "" {
-		rep.Add("server_healthy", "", validate.Fail, "the run was ended early because the server kept failing: %s", res.StopReason)
-	}
+	res.runChecks(&rep)
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
 		rep.Add("thresholds", "", validate.Fail, "%v", err)

@@ -18,6 +18,9 @@ type Results struct {
 	Config  Config             `json:"config"`
 	Results []Row              `json:"results"`
 	Errors  result.ErrorCounts `json:"errors"`
+	// WarmupErrors tallies the warm-up requests that failed (they are not
+	// in Errors, which counts the combinations' requests).
+	WarmupErrors result.ErrorCounts `json:"warmup_errors"`
 	// StopReason says why the run ended early when the server failed two
 	// combinations in a row (EndReason server_failing); empty otherwise,
 	// also when one combination was ended early (its row says why).

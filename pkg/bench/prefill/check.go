@@ -25,7 +25,7 @@ func Check(cfg Config, reqs []result.Request, client fidelity.Assessment, bounds
 		rep.Add("session_count", "", validate.Fail, "expected %d requests, got %d", want, len(measured))
 	}
 
-	rep.NoErrors("", measured)
+	rep.NoErrors("", reqs)
 	rep.OutputTokens("", measured, cfg.OutputTokens)
 
 	overlaps := 0
