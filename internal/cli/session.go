@@ -53,9 +53,9 @@ const setupTimeout = 60 * time.Second
 // openSession starts the simulated engine if asked, connects, finds the
 // model and checks that the server streams. Every failure here is a
 // usageError with a hint: nothing has been written yet.
-func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrency int) (*session, error) {
+func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrency int, seed uint64) (*session, error) {
 	s := &session{log: log}
-	if err := s.open(ctx, c, maxConcurrency); err != nil {
+	if err := s.open(ctx, c, maxConcurrency, seed); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -63,7 +63,8 @@ func openSession(ctx context.Context, c *Common, log *slog.Logger, maxConcurrenc
 }
 
 // open fills s; openSession closes what it started when it fails.
-func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error {
+// seed is the seed of the prompt bodies.
+func (s *session) open(ctx context.Context, c *Common, maxConcurrency int, seed uint64) error {
 	base, server := c.APIBase, "external"
 	if base == "sim" || strings.HasPrefix(base, "sim:") {
 		sim, name, fitted, err := startSim(base, s.log)
@@ -108,7 +109,7 @@ func (s *session) open(ctx context.Context, c *Common, maxConcurrency int) error
 	}
 	s.probeServer(ctx, c.NoExtraFields)
 	s.tokens = client.NewTokenCounter(s.client)
-	s.sampler = sampler.New(sampler.Config{Seed: c.Seed, Nonce: nonce, NoSalt: c.NoPromptSalt}, s.countTokens)
+	s.sampler = sampler.New(sampler.Config{Seed: seed, Nonce: nonce, NoSalt: c.NoPromptSalt}, s.countTokens)
 	return nil
 }
 
@@ -346,6 +347,9 @@ type runStart struct {
 	rows  [][2]string
 	// warnings are logged before the run starts.
 	warnings []string
+	// seed, when set, is the seed of the prompt bodies in place of
+	// --seed (a shard's own).
+	seed *uint64
 }
 
 // beginRun does what every benchmark does before it sends load: the
@@ -358,7 +362,11 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 			return nil, nil, err
 		}
 	}
-	s, err := openSession(ctx, c, log, r.streams)
+	seed := c.Seed
+	if r.seed != nil {
+		seed = *r.seed
+	}
+	s, err := openSession(ctx, c, log, r.streams, seed)
 	if err != nil {
 		return nil, nil, err
 	}

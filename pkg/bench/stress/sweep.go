@@ -112,6 +112,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 // and its thresholds.
 func (res Results) check(bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, res.Levels, res.Results, bounds)
+	res.checkShards(&rep)
 	for _, p := range res.Results {
 		if p.Server != nil {
 			p.Server.Check(&rep, res.Config.LevelName(p.Level), 0, res.Settings.PromptSalt)
@@ -229,7 +230,9 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			s.d.Log().Warn("ending the run: the server failed two levels in a row", "level", level, "reason", run.StopReason)
 			return nil, errServerFailing
 		}
-		if err != nil || (!run.Complete() && run.EndReason != result.EndServerFailing) {
+		// A shard that missed a level's start goes on to the next level,
+		// which has its own planned start.
+		if err != nil || (!run.Complete() && run.EndReason != result.EndServerFailing && run.EndReason != EndMissedStart) {
 			return nil, err
 		}
 	}
