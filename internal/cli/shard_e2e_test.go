@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/simengine"
 	"github.com/veeksha-go/veeksha/pkg/validate"
@@ -110,7 +111,7 @@ func TestShardedRunMergesLikeOneProcess(t *testing.T) {
 	out := t.TempDir()
 	plan := []string{"--api-base", base, "--input-length", "128", "--output-length", "32", "--concurrency-levels", "2", "8",
 		"--point-duration", "3", "--warmup-duration", "1", "--grace-period", "2", "--max-client-lag", "10s", "--quiet"}
-	start := time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339Nano)
+	start := time.Now().Add(6 * time.Second).UTC().Format(time.RFC3339Nano)
 	const shards = 2
 	var wg sync.WaitGroup
 	codes, logs := make([]int, shards), make([]string, shards)
@@ -140,6 +141,18 @@ func TestShardedRunMergesLikeOneProcess(t *testing.T) {
 	}
 	if c, ok := findCheck(res.Validation, "shards"); !ok || c.Status == validate.Fail {
 		t.Errorf("shards check = %+v (found %v), want PASS or WARN", c, ok)
+	}
+
+	// --validate-only analyses the merged records afresh: the same numbers.
+	again, _, err := stress.Recheck(merged, fidelity.DefaultBounds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range again.Results {
+		if m := res.Results[i]; p.OutputThroughput != m.OutputThroughput || p.E2E.P99 != m.E2E.P99 || p.NumRequests != m.NumRequests {
+			t.Errorf("c=%v re-analysed from the merged folder: %.1f tok/s, E2E P99 %v, %d requests; merge said %.1f, %v, %d",
+				p.Level, p.OutputThroughput, p.E2E.P99, p.NumRequests, m.OutputThroughput, m.E2E.P99, m.NumRequests)
+		}
 	}
 
 	// Every record of every shard, once.

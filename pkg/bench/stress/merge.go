@@ -124,6 +124,9 @@ func Merge(dirs []string, o MergeOptions) (Results, error) {
 			res.EndReason = r.res.EndReason
 		}
 		res.DurationS = max(res.DurationS, r.res.DurationS)
+		if st := r.res.StartedAt; !st.IsZero() && st.Before(res.StartedAt) {
+			res.StartedAt = st.UTC() // the measurement's start, not the merge's
+		}
 	}
 	shardCfg := first.Config
 	var all []result.Request

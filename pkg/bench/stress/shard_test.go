@@ -1,16 +1,21 @@
 package stress
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/veeksha-go/veeksha/pkg/client"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
+	"github.com/veeksha-go/veeksha/pkg/runner"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -271,5 +276,74 @@ func TestMergeRefuses(t *testing.T) {
 	}
 	if _, err := os.Stat(dir("nothing")); err == nil {
 		t.Error("Merge created a folder")
+	}
+}
+
+// quickSender answers every request after 10 ms with 4 tokens.
+type quickSender struct{}
+
+func (quickSender) Stream(ctx context.Context, began time.Time, call client.Call) result.Request {
+	r := result.Request{Seq: call.Seq, Intended: call.Intended, Sent: time.Since(began), TargetPromptTokens: call.TargetPromptTokens,
+		PromptTokens: call.TargetPromptTokens, UsageReported: true, OutputTokens: 4, TargetOutputTokens: call.MaxTokens}
+	select {
+	case <-time.After(10 * time.Millisecond):
+	case <-ctx.Done():
+		r.ErrClass, r.Err, r.End = result.ErrCanceled, "canceled", time.Since(began)
+		return r
+	}
+	for range 4 {
+		r.TokenTimes = append(r.TokenTimes, time.Since(began))
+	}
+	r.End = time.Since(began)
+	return r
+}
+
+// prompts names each prompt by its point and salt number.
+type prompts struct{}
+
+func (prompts) Prompt(length, point, seq int) (string, error) {
+	return fmt.Sprint(point, "/", seq), nil
+}
+
+// A shard that reaches its levels late: the first so late that nothing
+// of its window is left (skipped, recorded, the run goes on), the second
+// a little late (started at once, stopped at the planned end, its window
+// shortened to match).
+func TestShardLateLevels(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	cfg.Levels = []float64{2, 4}
+	cfg.PointDuration, cfg.WarmupDuration = result.Seconds(time.Second), result.Seconds(500*time.Millisecond)
+	cfg.GracePeriod = result.Seconds(100 * time.Millisecond)
+	// Level 0 was due 1.3 s ago, level 1 (1.2 s later) 0.1 s ago.
+	cfg.Shard = &Shard{Index: 1, Count: 2, StartAt: time.Now().Add(-1300 * time.Millisecond), Gap: result.Seconds(100 * time.Millisecond)}
+	res, err := Run(t.Context(), cfg, Deps{Deps: runner.Deps{Sender: quickSender{}, Prompts: prompts{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Levels) != 2 {
+		t.Fatalf("%d levels recorded, want both", len(res.Levels))
+	}
+	missed, late := res.Levels[0], res.Levels[1]
+	if missed.EndReason != EndMissedStart || len(missed.Requests) != 0 || missed.LateS < 1.3 {
+		t.Errorf("level 0: end %q, %d requests, late %.2f s; want missed_start, none, >= 1.3 s", missed.EndReason, len(missed.Requests), missed.LateS)
+	}
+	if late.EndReason != result.EndCompleted || late.LateS < 0.1 || late.Window == nil || late.Window.End.D() > 900*time.Millisecond || len(late.Requests) == 0 {
+		t.Fatalf("level 1: end %q, late %.3f s, window %+v, %d requests; want completed, a window ending by 0.9 s", late.EndReason, late.LateS, late.Window, len(late.Requests))
+	}
+	planEnd := late.PlannedStart.Add(cfg.PointDuration.D())
+	for _, r := range late.Requests {
+		if sent := late.Began.Add(r.Sent); sent.After(planEnd) || r.Shard != 1 || r.Shards != 2 || late.Share != 2 {
+			t.Fatalf("level 1 request %d sent %v after the planned end, or shard %d/%d, share %v", r.Seq, sent.Sub(planEnd), r.Shard, r.Shards, late.Share)
+		}
+	}
+	var starts []string
+	for _, c := range res.Validation.Checks {
+		if c.Name == "level_start" {
+			starts = append(starts, string(c.Status)+" "+c.Label)
+		}
+	}
+	if want := []string{"FAIL c=2", "WARN c=4"}; !slices.Equal(starts, want) {
+		t.Errorf("level_start checks %q, want %q", starts, want)
 	}
 }
