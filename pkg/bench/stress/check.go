@@ -35,7 +35,11 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 		}
 		if lr := runs[i]; !lr.PlannedStart.IsZero() && lr.EndReason != EndMissedStart {
 			if late := lr.LateS; late > LateWarning.Seconds() {
-				rep.Add("level_start", label, validate.Warn, "this shard started the level %.3f s after its planned start %s and stopped sending at the planned end", late, lr.PlannedStart.Format(time.RFC3339Nano))
+				end := ""
+				if lr.Window != nil {
+					end = " and stopped sending at the planned end"
+				}
+				rep.Add("level_start", label, validate.Warn, "this shard started the level %.3f s after its planned start %s%s", late, lr.PlannedStart.Format(time.RFC3339Nano), end)
 			} else {
 				rep.Add("level_start", label, validate.Pass, "started %.1f ms after its planned start %s", 1000*late, lr.PlannedStart.Format(time.RFC3339Nano))
 			}
