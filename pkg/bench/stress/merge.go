@@ -235,12 +235,12 @@ func planOf(res Results) (map[string]any, error) {
 	cfg.Shard, cfg.Thresholds = &sh, nil
 	st := res.Settings
 	plan := struct {
-		Config      Config `json:"config"`
-		Model       string `json:"model"`
-		Endpoint    string `json:"endpoint"`
-		PromptSalt  bool   `json:"prompt_salt"`
-		NonStandard bool   `json:"non_standard_fields"`
-		Timeout     float64
+		Config      Config  `json:"config"`
+		Model       string  `json:"model"`
+		Endpoint    string  `json:"endpoint"`
+		PromptSalt  bool    `json:"prompt_salt"`
+		NonStandard bool    `json:"non_standard_fields"`
+		Timeout     float64 `json:"request_timeout_s"`
 	}{cfg, st.Model, st.Endpoint, st.PromptSalt, st.NonStandard, st.RequestTimeoutS}
 	b, err := json.Marshal(plan)
 	if err != nil {
