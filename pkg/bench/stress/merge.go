@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
@@ -293,6 +295,10 @@ func mergeLevel(runs []shardRun, cfg Config, k int, level float64) (LevelRun, bo
 	name := cfg.LevelName(level)
 	planned := cfg.PlannedStart(k)
 	merged := LevelRun{Level: level, Index: k, Began: planned.UTC(), EndReason: result.EndCompleted}
+	records, err := readLevelRecords(runs, name)
+	if err != nil {
+		return LevelRun{}, false, err
+	}
 	var win *metrics.Window
 	found := false
 	var worst *fidelity.Sample
@@ -309,10 +315,7 @@ func mergeLevel(runs []shardRun, cfg Config, k int, level float64) (LevelRun, bo
 			merged.Config = lr.Config
 			found = true
 		}
-		reqs, err := report.ReadRecords(filepath.Join(r.dir, name, RecordsFile))
-		if err != nil {
-			return LevelRun{}, false, fmt.Errorf("%s: level %s: %w", r.dir, name, err)
-		}
+		reqs := records[i]
 		sl.Requests, sl.EndReason, sl.Began, sl.LateS, sl.Client = len(reqs), lr.EndReason, lr.Began, lr.LateS, lr.Client
 		if lr.EndReason != result.EndCompleted && merged.EndReason == result.EndCompleted {
 			merged.EndReason = lr.EndReason
@@ -371,6 +374,28 @@ func mergeLevel(runs []shardRun, cfg Config, k int, level float64) (LevelRun, bo
 		return cmp.Or(cmp.Compare(a.Sent, b.Sent), cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Seq, b.Seq))
 	})
 	return merged, true, nil
+}
+
+// readLevelRecords reads each shard's records of the level named name,
+// the shards in parallel (decoding is most of a merge's time); nil for a
+// shard whose run has no such level.
+func readLevelRecords(runs []shardRun, name string) ([][]result.Request, error) {
+	records := make([][]result.Request, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, r := range runs {
+		if !slices.ContainsFunc(r.res.Levels, func(l LevelRun) bool { return r.res.Config.LevelName(l.Level) == name }) {
+			continue
+		}
+		wg.Go(func() {
+			records[i], errs[i] = report.ReadRecords(filepath.Join(r.dir, name, RecordsFile))
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: level %s: %w", r.dir, name, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return records, errors.Join(errs...)
 }
 
 // shardShare is shard i's part of level in this sharded plan.
