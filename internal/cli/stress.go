@@ -200,7 +200,7 @@ func (c *StressCmd) start() (runStart, error) {
 	if sh := cfg.Shard; sh != nil {
 		var shares []string
 		for _, l := range stress.Levels(cfg) {
-			shares = append(shares, fmt.Sprintf("%s: %s", cfg.LevelName(l), strconv.FormatFloat(cfg.Share(l), 'f', -1, 64)))
+			shares = append(shares, fmt.Sprintf("%s: %s", cfg.LevelName(l), strconv.FormatFloat(cfg.Share(l), 'g', 6, 64)))
 		}
 		rows = append(rows, [2]string{"Shard", fmt.Sprintf("%s, this process's share: %s", sh, strings.Join(shares, ", "))},
 			[2]string{"Planned start", fmt.Sprintf("%s, a level every %v", sh.StartAt.Format(time.RFC3339Nano), cfg.LevelSlot())})

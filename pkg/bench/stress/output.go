@@ -231,7 +231,7 @@ func CompareValues(cfg Config, points []Point) []compare.Value {
 func shareNote(cfg Config, points []Point) string {
 	var parts []string
 	for _, p := range points {
-		parts = append(parts, cfg.LevelName(p.Level)+": "+strconv.FormatFloat(cfg.Share(p.Level), 'f', -1, 64))
+		parts = append(parts, cfg.LevelName(p.Level)+": "+strconv.FormatFloat(cfg.Share(p.Level), 'g', 6, 64))
 	}
 	return strings.Join(parts, ", ")
 }
