@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	if b := os.Getenv(testMainEnv); b != "" {
 		os.Exit(Main(Bench(b), os.Args[1:], os.Stdout, os.Stderr, Build{Version: "test"}))
 	}
+	if os.Getenv(testSimEnv) != "" {
+		os.Exit(serveTestSim())
+	}
 	os.Exit(m.Run())
 }
 

@@ -129,3 +129,25 @@ const maxSeconds = float64(math.MaxInt64) / float64(time.Second)
 
 // D returns the value as a time.Duration.
 func (s Seconds) D() time.Duration { return time.Duration(s) }
+
+// PathList is a list of paths given after one flag (--merge a b c), or
+// with the flag repeated; it takes every following argument that is not
+// a flag.
+type PathList []string
+
+// Decode implements kong.MapperValue.
+func (l *PathList) Decode(ctx *kong.DecodeContext) error {
+	first, err := ctx.Scan.PopValue("path")
+	if err != nil {
+		return err
+	}
+	*l = append(*l, first.String())
+	for {
+		t := ctx.Scan.Peek()
+		if t.IsEOL() || !t.IsValue() || strings.HasPrefix(t.String(), "-") {
+			return nil
+		}
+		ctx.Scan.Pop()
+		*l = append(*l, t.String())
+	}
+}

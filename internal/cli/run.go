@@ -86,6 +86,9 @@ func newTableView[T any](t report.Table[T]) tableView {
 // printed results and the exit code.
 func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	c := b.common()
+	if m, ok := b.(*StressCmd); ok && m.merging() {
+		return m.merge(ctx, e, log)
+	}
 	cmp, err := c.resolveComparison(b.bench())
 	if err != nil {
 		return err

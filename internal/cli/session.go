@@ -52,6 +52,9 @@ type runStart struct {
 	rows  [][2]string
 	// warnings are logged before the run starts.
 	warnings []string
+	// seed, when set, is the seed of the prompt bodies in place of
+	// --seed (a shard's own).
+	seed *uint64
 	// conns is the most connections the plan may hold open at once, for
 	// the open-file check (0: streams); connsFrom names the flag it comes
 	// from, for the message.
@@ -72,7 +75,11 @@ func beginRun(ctx context.Context, e *env, c *Common, log *slog.Logger, r runSta
 			return nil, nil, time.Time{}, err
 		}
 	}
-	s, err := session.Open(ctx, sessionConfig(c, r.streams, log))
+	cfg := sessionConfig(c, r.streams, log)
+	if r.seed != nil {
+		cfg.Seed = *r.seed
+	}
+	s, err := session.Open(ctx, cfg)
 	if err != nil {
 		return nil, nil, time.Time{}, setupError(ctx, err)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -42,6 +44,10 @@ type StressCmd struct {
 	AutoFillPoints    int              `name:"auto-fill-points" aliases:"mode.auto_fill_points" default:"${default_auto_fill_points}" help:"auto mode: log-spaced levels filled between the bounds."`
 	AutoMaxLevel      float64          `name:"auto-max-level" default:"${default_auto_max_level}" help:"auto mode: never probe a level above this."`
 	SLOAttainment     float64          `name:"slo-attainment" default:"${default_slo_attainment}" help:"auto mode with --slo: the goodput ratio at which a level meets the SLO. After the fill, the scan bisects between the highest level that met it and the lowest that missed, to within 10 %, and reports max_level_within_slo."`
+	Shard             string           `name:"shard" placeholder:"I/N" help:"Run shard I (from 0) of N processes that together send the plan's load (manual and range modes): ⌊c/N⌋ or ⌈c/N⌉ of each level's clients, or rate/N requests/s, with a seed of its own. Needs --start-at. Merge the N runs with --merge."`
+	StartAt           string           `name:"start-at" placeholder:"TIME" help:"With --shard: the RFC 3339 instant (e.g. 2026-12-01T18:00:00Z) at which every shard starts the first level; level k starts at TIME + k × (point duration + grace period + shard gap)."`
+	ShardGap          Seconds          `name:"shard-gap" default:"${default_shard_gap}" help:"With --shard: the pause planned between a level's end (point duration + grace period) and the next level's start, for writing the level's results."`
+	Merge             PathList         `name:"merge" placeholder:"DIR" help:"Merge the runs of every shard of one plan (run folders made with --shard, given after one --merge or repeated) into one new run under --output-dir, analysed as one run, and exit. Needs no server."`
 	ResumeDir         string           `name:"resume-dir" aliases:"mode.resume_dir" help:"Reuse the completed levels of an earlier stress run: a run folder, latest, or an unfinished <ts>.partial folder left by a crash (its unfinished level is run again). Its input/output length and traffic mode are used unless given, and must then match."`
 	Version           kong.VersionFlag `help:"Print the version and exit."`
 
@@ -67,6 +73,7 @@ func (c *StressCmd) config() stress.Config {
 		GracePeriod: result.Seconds(c.GracePeriod.D()), Seed: c.Seed, SLO: c.slo(), Thresholds: c.Threshold,
 		SLOAttainment: c.SLOAttainment,
 	}
+	cfg.Shard, _ = c.shard() // validate reports its error
 	switch cfg.Mode {
 	case stress.Manual:
 		cfg.Levels = levels
@@ -78,7 +85,48 @@ func (c *StressCmd) config() stress.Config {
 	return cfg
 }
 
-func (c *StressCmd) validate() error { return c.config().Validate() }
+func (c *StressCmd) validate() error {
+	if len(c.Merge) > 0 {
+		var errs []error
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{c.Shard != "", "--shard"}, {c.StartAt != "", "--start-at"}, {c.ResumeDir != "", "--resume-dir"},
+			{c.ValidateOnly, "--validate-only"}, {c.CompareTo != "", "--compare-to"}, {c.SelfCheck, "--self-check"}} {
+			if f.set {
+				errs = append(errs, fmt.Errorf("--merge makes a run from shard runs: %s does not go with it", f.name))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	_, err := c.shard()
+	if err == nil && c.Shard != "" && c.ResumeDir != "" {
+		err = errors.New("--resume-dir does not go with --shard: resume each shard's levels by running the plan again")
+	}
+	return errors.Join(err, c.config().Validate())
+}
+
+// shard is the --shard plan, nil without --shard.
+func (c *StressCmd) shard() (*stress.Shard, error) {
+	if c.Shard == "" {
+		if c.StartAt != "" {
+			return nil, errors.New("--start-at goes with --shard: it plans when every shard starts")
+		}
+		return nil, nil
+	}
+	i, n, err := stress.ParseShard(c.Shard)
+	if err != nil {
+		return nil, err
+	}
+	if c.StartAt == "" {
+		return nil, errors.New("--shard needs --start-at: the RFC 3339 instant at which every shard starts the first level (e.g. 2026-12-01T18:00:00Z)")
+	}
+	at, err := time.Parse(time.RFC3339Nano, c.StartAt)
+	if err != nil {
+		return nil, fmt.Errorf("--start-at %q: want an RFC 3339 instant such as 2026-12-01T18:00:00Z", c.StartAt)
+	}
+	return &stress.Shard{Index: i, Count: n, StartAt: at.UTC(), Gap: result.Seconds(c.ShardGap.D())}, nil
+}
 
 // maxInFlight estimates the most concurrent streams a plan needs, to size
 // the connection pool.
@@ -177,12 +225,26 @@ func (c *StressCmd) start() (runStart, error) {
 	if resumed != "" {
 		rows = append(rows, [2]string{"Resumed from", resumed})
 	}
+	var seed *uint64
+	if sh := cfg.Shard; sh != nil {
+		var shares []string
+		for _, l := range stress.Levels(cfg) {
+			shares = append(shares, fmt.Sprintf("%s: %s", cfg.LevelName(l), strconv.FormatFloat(cfg.Share(l), 'g', 6, 64)))
+		}
+		rows = append(rows, [2]string{"Shard", fmt.Sprintf("%s, this process's share: %s", sh, strings.Join(shares, ", "))},
+			[2]string{"Planned start", fmt.Sprintf("%s, a level every %v", sh.StartAt.Format(time.RFC3339Nano), cfg.LevelSlot())})
+		s := cfg.RunSeed()
+		seed = &s
+		if wait := time.Until(sh.StartAt); wait > 0 {
+			rows = append(rows, [2]string{"Starts in", wait.Round(time.Second).String()})
+		}
+	}
 	if c.explicit["benchmark-timeout"] {
 		warnings = append(warnings, "--benchmark-timeout bounds a prefill run or a decode (batch, length) run; stress ignores it: each level lasts --point-duration plus at most --grace-period")
 	}
 	conns, connsFrom := c.connections(cfg)
 	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings,
-		fits: cfg.CheckContext, conns: conns, connsFrom: connsFrom}, nil
+		fits: cfg.CheckContext, conns: conns, connsFrom: connsFrom, seed: seed}, nil
 }
 
 func (c *StressCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {

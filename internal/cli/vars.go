@@ -31,6 +31,7 @@ func benchVars() kong.Vars {
 		"default_point_duration":        fmt.Sprint(stress.DefaultPointDuration.Seconds()),
 		"default_warmup_duration":       fmt.Sprint(stress.DefaultWarmupDuration.Seconds()),
 		"default_grace_period":          fmt.Sprint(stress.DefaultGracePeriod.Seconds()),
+		"default_shard_gap":             fmt.Sprint(stress.DefaultShardGap.Seconds()),
 		"default_levels":                joinFloats(stress.DefaultLevels()),
 		"default_range_min":             fmt.Sprint(stress.DefaultRangeMin),
 		"default_range_max":             fmt.Sprint(stress.DefaultRangeMax),

@@ -15,6 +15,8 @@ import (
 // rename or remove them.
 type wireRequest struct {
 	Seq                int       `json:"seq"`
+	Shard              *int      `json:"shard,omitempty"`
+	Shards             int       `json:"shards,omitempty"`
 	Warmup             bool      `json:"warmup"`
 	TargetPromptTokens int       `json:"target_prompt_tokens"`
 	PromptTokens       *int      `json:"prompt_tokens"`
@@ -67,6 +69,7 @@ func optDerived(d time.Duration, ok bool) *float64 {
 func (r Request) MarshalJSON() ([]byte, error) {
 	w := wireRequest{
 		Seq:                r.Seq,
+		Shards:             r.Shards,
 		Warmup:             r.Warmup,
 		TargetPromptTokens: r.TargetPromptTokens,
 		TargetOutputTokens: r.TargetOutputTokens,
@@ -83,6 +86,10 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		HTTPStatus:         r.HTTPStatus,
 		RetryAfterS:        seconds(r.RetryAfter),
 		TokenTimesS:        make([]float64, len(r.TokenTimes)),
+	}
+	if r.Shards > 0 {
+		i := r.Shard
+		w.Shard = &i
 	}
 	if r.UsageReported {
 		n := r.PromptTokens
@@ -115,6 +122,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 	}
 	*r = Request{
 		Seq:                w.Seq,
+		Shards:             w.Shards,
 		Warmup:             w.Warmup,
 		TargetPromptTokens: w.TargetPromptTokens,
 		TargetOutputTokens: w.TargetOutputTokens,
@@ -126,6 +134,9 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 		FinishReason:       w.FinishReason,
 		HTTPStatus:         w.HTTPStatus,
 		RetryAfter:         fromSeconds(w.RetryAfterS),
+	}
+	if w.Shard != nil {
+		r.Shard = *w.Shard
 	}
 	if w.PromptTokens != nil {
 		r.PromptTokens = *w.PromptTokens

@@ -38,8 +38,14 @@ const (
 // (monotonic clock); a zero time means the event did not happen, except
 // Intended and Sent, which are always set for a request that was attempted.
 type Request struct {
-	// Seq numbers requests in send order within one run folder, from 0.
+	// Seq numbers requests in send order within one run folder, from 0;
+	// in a sharded run, within one shard (Shard).
 	Seq int
+	// Shard is the index of the shard process that sent the request, and
+	// Shards the number of shards of the run; Shards is 0 when the run
+	// was not sharded. A merged run keeps each record's Shard and Seq:
+	// the pair is unique in it.
+	Shard, Shards int
 	// Warmup requests are kept and flagged, never dropped, and excluded
 	// from the statistics.
 	Warmup bool
@@ -92,6 +98,21 @@ type Request struct {
 	Err string
 	// ErrClass is one of the Err* constants; empty on success.
 	ErrClass string
+}
+
+// Shift moves every time of r that happened by d: to another clock's
+// offsets (a shard's records onto its merged run's clock).
+func (r *Request) Shift(d time.Duration) {
+	r.Intended += d
+	r.Sent += d
+	for _, t := range []*time.Duration{&r.Headers, &r.FirstByte, &r.End} {
+		if *t != 0 {
+			*t += d
+		}
+	}
+	for i := range r.TokenTimes {
+		r.TokenTimes[i] += d
+	}
 }
 
 // OK reports whether the request succeeded.

@@ -63,13 +63,18 @@ func TestJSONLRoundTrip(t *testing.T) {
 	t.Parallel()
 	failed := Request{Seq: 4, Warmup: true, TargetPromptTokens: 64, Intended: 5 * ms, Sent: 6 * ms,
 		HTTPStatus: 500, Err: "server said no", ErrClass: ErrHTTPStatus, End: 7 * ms}
-	in := []Request{sample(), failed}
+	shard0 := sample()
+	shard0.Shard, shard0.Shards = 0, 3 // shard 0 of 3: its index is kept
+	in := []Request{sample(), failed, shard0}
 	var buf bytes.Buffer
 	if err := WriteJSONL(&buf, in); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(buf.String(), "\n"); n != 2 {
-		t.Fatalf("WriteJSONL wrote %d lines, want 2", n)
+	if n := strings.Count(buf.String(), "\n"); n != 3 {
+		t.Fatalf("WriteJSONL wrote %d lines, want 3", n)
+	}
+	if lines := strings.Split(buf.String(), "\n"); strings.Contains(lines[0], `"shard"`) || !strings.Contains(lines[2], `"shard":0,"shards":3`) {
+		t.Errorf("shard keys: unsharded %q, sharded %q", lines[0], lines[2])
 	}
 	out, err := ReadJSONL(&buf)
 	if err != nil {
@@ -135,5 +140,20 @@ func TestCountErrors(t *testing.T) {
 	}
 	if got := CountErrors(nil).String(); got != "no failed requests" {
 		t.Errorf("CountErrors(nil).String() = %q", got)
+	}
+}
+
+func TestShift(t *testing.T) {
+	t.Parallel()
+	r := sample()
+	r.FirstByte = 0 // did not happen: stays zero
+	want := sample()
+	r.Shift(100 * ms)
+	if r.Intended != want.Intended+100*ms || r.Sent != want.Sent+100*ms || r.End != want.End+100*ms || r.FirstByte != 0 ||
+		r.TokenTimes[0] != want.TokenTimes[0]+100*ms {
+		t.Errorf("Shift(100ms) = %+v from %+v", r, want)
+	}
+	if a, _ := r.TTFC(); a != func() time.Duration { d, _ := want.TTFC(); return d }() {
+		t.Errorf("Shift changed TTFC to %v", a)
 	}
 }

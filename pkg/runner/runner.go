@@ -174,6 +174,11 @@ type Plan struct {
 	Receiving time.Duration
 	// Records is the record file of the point ("" for none).
 	Records string
+	// StartAt, when set, is the wall-clock instant at which the point's
+	// clock starts (a sharded run's planned level start): Run builds the
+	// Ahead requests, then waits until StartAt, so that the first wave
+	// leaves on time. An instant already past starts the point at once.
+	StartAt time.Time
 	// Health, when set, makes senders back off from a failing server
 	// (and honour Retry-After) and ends the point early, with
 	// EndServerFailing, when the server keeps failing.
@@ -244,8 +249,19 @@ func Run(ctx context.Context, plan Plan, d Deps) (Batch, error) {
 		defer c.look.stop()
 	}
 	if d.Server != nil {
-		// Read the server's counters before the point's clock starts.
+		// Read the server's counters before the point's clock starts (and
+		// before a planned start, which a slow scrape must not delay).
 		d.Server.ScrapeNow(ctx)
+	}
+	if !plan.StartAt.IsZero() && !sleep(ctx, time.Until(plan.StartAt)) {
+		// Interrupted before the point began: nothing was sent.
+		b := Batch{Began: time.Now(), EndReason: EndReason(ctx)}
+		if sink != nil {
+			if err := sink.Close(nil); err != nil {
+				return b, fmt.Errorf("point %s: %w", plan.Point, err)
+			}
+		}
+		return b, nil
 	}
 	b := Batch{Began: time.Now()}
 	c.began = b.Began

@@ -427,3 +427,36 @@ func TestRunScrapesEachPoint(t *testing.T) {
 		}
 	}
 }
+
+// With StartAt, the point's clock starts at that instant, after the first
+// wave is built; an instant already past starts it at once.
+func TestRunStartAt(t *testing.T) {
+	t.Parallel()
+	at := time.Now().Add(150 * time.Millisecond)
+	var mu sync.Mutex
+	var built time.Time // when the first wave (slots 0 and 1) was built
+	plan := Plan{Point: "x", Schedule: traffic.ClosedLoop(2, 20*time.Millisecond), Ahead: 2, StartAt: at.Round(0),
+		Call: func(slot traffic.Slot) (client.Call, error) {
+			if slot.Index < 2 {
+				mu.Lock()
+				built = time.Now()
+				mu.Unlock()
+			}
+			return call(slot)
+		}}
+	b, err := Run(t.Context(), plan, Deps{Sender: fakeSender{delay: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := built
+	mu.Unlock()
+	if b.Began.Before(at) || !first.Before(at) || len(b.Requests) < 2 {
+		t.Errorf("began %v, first wave built %v, %d requests; want built before and begun at or after %v", b.Began, first, len(b.Requests), at)
+	}
+	plan.StartAt = time.Now().Add(-time.Hour)
+	began := time.Now()
+	if b, err = Run(t.Context(), plan, Deps{Sender: fakeSender{delay: time.Millisecond}}); err != nil || b.Began.Sub(began) > time.Second {
+		t.Errorf("a past StartAt: began %v after the call (%v), want at once", b.Began.Sub(began), err)
+	}
+}

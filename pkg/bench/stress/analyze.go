@@ -109,9 +109,8 @@ func failure(r *result.Request) (cut, canceled, failed bool) {
 // arrived inside the window. Latency percentiles use the successful
 // requests sent inside the window.
 func Analyze(run LevelRun) Point {
-	start, end := run.Config.WarmupDuration.D(), run.Config.PointDuration.D()
-	win := metrics.Window{Start: start, End: end}
-	p := Point{Level: run.Level, Complete: run.Complete(), WindowStartS: start.Seconds(), WindowEndS: end.Seconds()}
+	win := run.window()
+	p := Point{Level: run.Level, Complete: run.Complete(), WindowStartS: win.Start.Seconds(), WindowEndS: win.End.Seconds()}
 
 	var e2e, ttfc, tpot, lag, e2eIntent, ttfcIntent []float64
 	var inWindow, failed []result.Request
@@ -176,7 +175,7 @@ func Analyze(run LevelRun) Point {
 	p.OutputThroughput = win.Rate(p.OutputToks)
 	p.InputThroughput = win.Rate(p.InputToks)
 	if run.Config.TrafficMode == FixedRate {
-		p.OfferedRate = run.Level
+		p.OfferedRate = run.load()
 		p.AchievedRate = win.Rate(float64(p.Sent))
 		scheduled := 0
 		for i := range run.Requests {
@@ -199,7 +198,7 @@ func AnalyzeSLO(run LevelRun, s slo.SLO) Point {
 	if s.IsZero() {
 		return p
 	}
-	win := metrics.Window{Start: run.Config.WarmupDuration.D(), End: run.Config.PointDuration.D()}
+	win := run.window()
 	var sent []result.Request
 	for i := range run.Requests {
 		if win.Contains(run.Requests[i].Sent) {

@@ -3,6 +3,7 @@ package stress
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
@@ -27,8 +28,21 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 		switch {
 		case runs[i].EndReason == result.EndServerFailing:
 			rep.Add("server_healthy", label, validate.Fail, "the level was ended early because the server kept failing: %s", runs[i].StopReason)
+		case runs[i].EndReason == EndMissedStart:
+			rep.Add("level_start", label, validate.Fail, "this shard reached the level %.2f s after its planned start, too late to measure anything: it sent nothing, so a merge lacks its share of the load", runs[i].LateS)
 		case !p.Complete:
 			rep.Add("level_complete", label, validate.Warn, "the level was interrupted: its numbers cover only part of the point duration")
+		}
+		if lr := runs[i]; !lr.PlannedStart.IsZero() && lr.EndReason != EndMissedStart {
+			if late := lr.LateS; late > LateWarning.Seconds() {
+				end := ""
+				if lr.Window != nil {
+					end = " and stopped sending at the planned end"
+				}
+				rep.Add("level_start", label, validate.Warn, "this shard started the level %.3f s after its planned start %s%s", late, lr.PlannedStart.Format(time.RFC3339Nano), end)
+			} else {
+				rep.Add("level_start", label, validate.Pass, "started %.1f ms after its planned start %s", 1000*late, lr.PlannedStart.Format(time.RFC3339Nano))
+			}
 		}
 		// Every request the level sent counts, warm-up included: a server
 		// that fails while warming up is not healthy.

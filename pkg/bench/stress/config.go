@@ -96,6 +96,10 @@ type Config struct {
 	// Thresholds are gates checked at every level (ThresholdMetrics):
 	// "ttfc_p99<500ms".
 	Thresholds []string `json:"thresholds,omitempty"`
+	// Shard, when set, makes this run one shard of a run spread over
+	// several processes (--shard, --start-at): it sends its share of
+	// every level, from planned wall-clock instants.
+	Shard *Shard `json:"shard,omitempty"`
 }
 
 // Validate reports every problem with c, naming the flag at fault.
@@ -122,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.thresholds(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Shard != nil {
+		errs = append(errs, c.Shard.validate(c)...)
 	}
 	if a := c.SLOAttainment; a < 0 || a > 1 || a != a {
 		errs = append(errs, fmt.Errorf("--slo-attainment %v: must be a fraction in (0, 1]", a))

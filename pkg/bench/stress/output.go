@@ -3,6 +3,7 @@ package stress
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/compare"
@@ -38,6 +39,10 @@ type Results struct {
 	// says how the search found it.
 	MaxLevelWithinSLO *float64            `json:"max_level_within_slo,omitempty"`
 	SLOSearch         *autoscan.SLOSearch `json:"slo_search,omitempty"`
+	// Shards is, in a run merged from shard runs (Merge), their number;
+	// Merge says where they came from and how their clocks lined up.
+	Shards int        `json:"shards,omitempty"`
+	Merge  *MergeInfo `json:"merge,omitempty"`
 }
 
 func ms(s float64) float64 { return s * 1000 }
@@ -115,6 +120,9 @@ func Table(cfg Config, points []Point) report.Table[Point] {
 	}
 	if !cfg.SLO.IsZero() {
 		notes = append(notes, "goodput = requests sent in the window that succeeded and met the SLO "+cfg.SLO.String()+", as a share of all sent (failures included), per second, and their output tokens per second")
+	}
+	if sh := cfg.Shard; sh != nil {
+		notes = append(notes, fmt.Sprintf("shard %s: each row is this process's share of its level (%s); merge the %d shard runs with --merge for the levels' numbers", sh, shareNote(cfg, points), sh.Count))
 	}
 	if cfg.TrafficMode == FixedClients {
 		notes = append(notes, "closed loop: latency is service time with N clients, each sending when its last request ends")
@@ -217,4 +225,13 @@ func CompareValues(cfg Config, points []Point) []compare.Value {
 		}
 	}
 	return out
+}
+
+// shareNote lists this shard's share of each level: "c=8: 4, c=16: 8".
+func shareNote(cfg Config, points []Point) string {
+	var parts []string
+	for _, p := range points {
+		parts = append(parts, cfg.LevelName(p.Level)+": "+strconv.FormatFloat(cfg.Share(p.Level), 'g', 6, 64))
+	}
+	return strings.Join(parts, ", ")
 }

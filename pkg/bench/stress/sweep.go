@@ -113,6 +113,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 // and its thresholds.
 func (res Results) check(bounds fidelity.Bounds) validate.Report {
 	rep := Check(res.Config, res.Levels, res.Results, bounds)
+	res.checkShards(&rep)
 	sent := make(map[float64]int, len(res.Levels))
 	for _, l := range res.Levels {
 		sent[l.Level] = len(l.Requests)
@@ -235,7 +236,9 @@ func (s *sweep) run(ctx context.Context) (*autoscan.Plan, error) {
 			s.d.Log().Warn("ending the run: the server failed two levels in a row", "level", level, "reason", run.StopReason)
 			return nil, errServerFailing
 		}
-		if err != nil || (!run.Complete() && run.EndReason != result.EndServerFailing) {
+		// A shard that missed a level's start goes on to the next level,
+		// which has its own planned start.
+		if err != nil || (!run.Complete() && run.EndReason != result.EndServerFailing && run.EndReason != EndMissedStart) {
 			return nil, err
 		}
 	}
