@@ -58,8 +58,8 @@ func TestOpenFileLimit(t *testing.T) {
 
 	out := t.TempDir()
 	code, stderr := runLimited(t, "-n 200", args(out, "300")...)
-	if code != ExitUsage || !strings.Contains(stderr, "--concurrency-levels 300 needs about 364 open files, but the open-file limit is 200 (hard limit 200): run `ulimit -n 364`") {
-		t.Errorf("hard limit 200, 300 clients: exit %d, stderr %q; want %d naming ulimit -n 364", code, stderr, ExitUsage)
+	if code != ExitUsage || !strings.Contains(stderr, "--concurrency-levels 300 needs about 439 open files, but the open-file limit is 200 (hard limit 200): run `ulimit -n 439`") {
+		t.Errorf("hard limit 200, 300 clients: exit %d, stderr %q; want %d naming ulimit -n 439", code, stderr, ExitUsage)
 	}
 	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
 		t.Errorf("the refusal is %d lines, want one", n+1)
@@ -68,7 +68,7 @@ func TestOpenFileLimit(t *testing.T) {
 		t.Errorf("a refused run created %d entries and sent %d requests", len(entries), len(srv.Requests()))
 	}
 
-	for _, limit := range []string{"-Sn 100", "-n 364"} {
+	for _, limit := range []string{"-Sn 100", "-n 439"} {
 		out := t.TempDir()
 		code, stderr := runLimited(t, limit, args(out, "300")...)
 		if code != ExitOK {
