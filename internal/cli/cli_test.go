@@ -388,3 +388,25 @@ func TestServerDifferences(t *testing.T) {
 		t.Errorf("same model and server: %q, want nothing", got)
 	}
 }
+
+// --plot-renderer builtin draws the PNGs in pure Go even where Chromium
+// is installed, and the results say which renderer drew them.
+func TestPlotRendererFlag(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, t.Context(), Prefill, "--api-base", "sim", "--input-lengths", "64", "128",
+		"--samples-per-length", "1", "--output-dir", out, "--quiet", "--plot-renderer", "builtin")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	run := filepath.Join(out, "prefill", "latest")
+	requireFiles(t, run, "plots/ttfc_vs_input_length.png")
+	res := readResults[prefill.Results](t, filepath.Join(run, "prefill_results.json"))
+	if res.PlotRenderer != "builtin" || res.PlotFallbackReason != "" {
+		t.Errorf("plot_renderer %q (reason %q), want builtin", res.PlotRenderer, res.PlotFallbackReason)
+	}
+	code, _, stderr = runCLI(t, t.Context(), Prefill, "--api-base", "sim", "--output-dir", out, "--plot-renderer", "gonum")
+	if code != ExitUsage || !strings.Contains(stderr, "--plot-renderer") {
+		t.Errorf("--plot-renderer gonum: exit %d, stderr %q; want %d naming the flag", code, stderr, ExitUsage)
+	}
+}

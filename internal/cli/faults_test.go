@@ -137,7 +137,7 @@ func TestResultsBeforePlots(t *testing.T) {
 	var stdout, stderr strings.Builder
 	e := &env{stdout: &stdout, stderr: &stderr, now: time.Now}
 	log := newLogger(&stderr, &Common{LogLevel: "warn"})
-	if err := finishRun(t.Context(), e, dir, newRunFiles(dir, log), "Prefill", prefillView(res), nil, view{}); err != nil {
+	if err := finishRun(t.Context(), e, dir, newRunFiles(dir, log, ""), "Prefill", prefillView(res), nil, view{}); err != nil {
 		t.Fatalf("finishRun with unwritable plots: %v\n%s", err, stderr.String())
 	}
 	requireFiles(t, dir.FinalPath(), prefill.ResultsFile, "prefill_results.csv")

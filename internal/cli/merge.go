@@ -44,7 +44,7 @@ func (c *StressCmd) merge(ctx context.Context, e *env, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("create the run folder: %w", err)
 	}
-	files := newRunFiles(dir, log)
+	files := newRunFiles(dir, log, c.PlotRenderer)
 	for i, lr := range res.Levels {
 		name := res.Config.LevelName(lr.Level)
 		rf, err := files.records(name + "/" + stress.RecordsFile)

@@ -27,10 +27,12 @@ type runFiles struct {
 	dir   *report.Dir
 	log   *slog.Logger
 	links []chart.Link
+	// renderer draws the PNG charts (--plot-renderer).
+	renderer string
 }
 
-func newRunFiles(dir *report.Dir, log *slog.Logger) *runFiles {
-	return &runFiles{dir: dir, log: log}
+func newRunFiles(dir *report.Dir, log *slog.Logger, renderer string) *runFiles {
+	return &runFiles{dir: dir, log: log, renderer: renderer}
 }
 
 func (f *runFiles) write(rel string, fn func(io.Writer) error) error {
@@ -63,7 +65,7 @@ func (f *runFiles) plots(ctx context.Context, charts []report.Chart, meta *resul
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), plotTimeout)
 	defer cancel()
-	res, err := chart.WriteAll(pctx, filepath.Join(f.dir.Path(), "plots"), charts, chart.Options{Logger: f.log})
+	res, err := chart.WriteAll(pctx, filepath.Join(f.dir.Path(), "plots"), charts, chart.Options{Logger: f.log, Renderer: f.renderer})
 	meta.PlotRenderer, meta.PlotFallbackReason = res.Renderer, res.FallbackReason
 	if err != nil {
 		f.log.Warn("could not draw the plots", "err", err)

@@ -115,7 +115,7 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	if cmp != nil {
 		cmp.setPrediction(s.Fitted != nil)
 	}
-	files := newRunFiles(dir, log)
+	files := newRunFiles(dir, log, c.PlotRenderer)
 	ui := newProgress(e, c)
 	deps := s.Deps(ctx)
 	deps.Progress, deps.Records = ui.update, files.records
