@@ -426,8 +426,12 @@ func (res Results) checkShards(rep *validate.Report) {
 	var offs []string
 	worstOff := 0.0
 	for _, o := range m.Offsets[min(1, len(m.Offsets)):] {
-		offs = append(offs, fmt.Sprintf("shard %d %+.1f ms (median of %d levels, %+.1f to %+.1f)", o.Shard, 1000*o.MedianS, o.Levels, 1000*o.MinS, 1000*o.MaxS))
 		worstOff = max(worstOff, -o.MinS, o.MaxS)
+		if o.Levels == 1 {
+			offs = append(offs, fmt.Sprintf("shard %d %+.1f ms (one level)", o.Shard, 1000*o.MedianS))
+			continue
+		}
+		offs = append(offs, fmt.Sprintf("shard %d %+.1f ms (median of %d levels, %+.1f to %+.1f)", o.Shard, 1000*o.MedianS, o.Levels, 1000*o.MinS, 1000*o.MaxS))
 	}
 	servers := slices.Compact(slices.Sorted(slices.Values(m.APIBases)))
 	detail := fmt.Sprintf("%d shards of one plan (same workload, levels, durations, seed, start %s), each present once; level start offsets from shard 0 on the shards' wall clocks: %s",
