@@ -17,19 +17,26 @@ func (r *Report) NoErrors(label string, sent []result.Request) {
 	// One count, stated once: the total and its breakdown come from the
 	// same tally.
 	errs := result.CountAllErrors(sent)
-	if errs.Total == 0 {
-		r.Add("no_errors", label, Pass, "all %d requests succeeded", len(sent))
-		return
-	}
-	warm := 0
+	warmups, warmFailed := 0, 0
 	for _, q := range sent {
-		if q.Warmup && !q.OK() {
-			warm++
+		if q.Warmup {
+			warmups++
+			if !q.OK() {
+				warmFailed++
+			}
 		}
 	}
+	if errs.Total == 0 {
+		split := ""
+		if warmups > 0 {
+			split = fmt.Sprintf(" (%d warm-up, %d measured)", warmups, len(sent)-warmups)
+		}
+		r.Add("no_errors", label, Pass, "all %d requests succeeded%s", len(sent), split)
+		return
+	}
 	note := ""
-	if warm > 0 {
-		note = fmt.Sprintf(" (%d of them warm-up)", warm)
+	if warmFailed > 0 {
+		note = fmt.Sprintf(" (%d of them warm-up)", warmFailed)
 	}
 	r.Add("no_errors", label, Fail, "%d of %d requests failed%s: %s", errs.Total, len(sent), note, errs.Classes())
 }
