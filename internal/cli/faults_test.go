@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -371,6 +372,30 @@ func TestWarmupFailureFails(t *testing.T) {
 			c, ok := findCheck(tc.read(t, out), tc.check)
 			if !ok || c.Status != validate.Fail || !strings.Contains(c.Detail, "warm-up") {
 				t.Errorf("%s = %+v (found %v), want FAIL naming the warm-up", tc.check, c, ok)
+			}
+			if tc.bench == Decode {
+				// --validate-only judges the warm-up from its records, not
+				// from the saved tally (absent in older runs).
+				file := filepath.Join(out, "decode", "latest", "decode_results.json")
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m map[string]any
+				if err := json.Unmarshal(b, &m); err != nil {
+					t.Fatal(err)
+				}
+				delete(m, "warmup_errors")
+				if b, err = json.Marshal(m); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(file, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				code, stdout, _ := runCLI(t, t.Context(), Decode, "--output-dir", out, "--validate-only")
+				if code != ExitValidation || !strings.Contains(stdout, "warm-up requests failed") {
+					t.Errorf("--validate-only without warmup_errors: exit %d, want %d with the warm-up FAIL\n%s", code, ExitValidation, stdout)
+				}
 			}
 		})
 	}

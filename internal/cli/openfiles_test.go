@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,5 +81,29 @@ func TestOpenFileLimit(t *testing.T) {
 			t.Errorf("ulimit %s: %d levels, %+v; want one level of successful requests", limit, len(res.Levels), res.Errors)
 		}
 		requireFiles(t, filepath.Join(out, "stress", "latest"), "stress_results.csv", "c=300/requests.jsonl")
+	}
+}
+
+// A shard holds only its share of the top level's connections: shard 0 of
+// 4 of 10,000 clients needs 2,500, and 250 req/s in fixed-rate mode is
+// 62.5 req/s for each shard.
+func TestShardConnections(t *testing.T) {
+	t.Parallel()
+	c := &StressCmd{}
+	cfg := stress.Config{Mode: stress.Manual, TrafficMode: stress.FixedClients, Levels: []float64{100, 10000},
+		Shard: &stress.Shard{Index: 0, Count: 4}}
+	if n, from := c.connections(cfg); n != 2500 || !strings.Contains(from, "shard 0/4") {
+		t.Errorf("closed loop: %d connections (%s), want 2500 for shard 0/4", n, from)
+	}
+	if n := c.maxInFlight(cfg); n != 2500 {
+		t.Errorf("closed loop: %d streams in flight, want 2500", n)
+	}
+	cfg.TrafficMode, cfg.Levels = stress.FixedRate, []float64{250}
+	if n, _ := c.connections(cfg); n != int(math.Ceil(62.5*openLoopSeconds)) {
+		t.Errorf("fixed rate: %d connections, want %v", n, math.Ceil(62.5*openLoopSeconds))
+	}
+	cfg.Shard = nil
+	if n, _ := c.connections(cfg); n != 250*openLoopSeconds {
+		t.Errorf("unsharded fixed rate: %d connections, want %d", n, 250*openLoopSeconds)
 	}
 }

@@ -145,6 +145,7 @@ func (c *StressCmd) maxInFlight(cfg stress.Config) int {
 			top = stress.DefaultAutoMaxLevel
 		}
 	}
+	top = cfg.Share(top) // a shard's part of it
 	if cfg.TrafficMode == stress.FixedRate {
 		// Little's law with a generous latency bound.
 		top *= 30
@@ -175,6 +176,12 @@ func (c *StressCmd) connections(cfg stress.Config) (int, string) {
 		}
 	}
 	from := fmt.Sprintf("%s %s", flag, strconv.FormatFloat(top, 'f', -1, 64))
+	if cfg.Shard != nil {
+		// A shard opens only its share of the top level (shares grow with
+		// the level).
+		top = cfg.Share(top)
+		from += fmt.Sprintf(" (shard %s: its share %s)", cfg.Shard, strconv.FormatFloat(top, 'g', 6, 64))
+	}
 	if cfg.TrafficMode == stress.FixedRate {
 		return int(math.Ceil(top * openLoopSeconds)), fmt.Sprintf("%s (req/s, each request assumed to last %d s)", from, openLoopSeconds)
 	}

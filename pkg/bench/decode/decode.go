@@ -293,7 +293,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (Results, error) {
 	res.Errors = result.CountErrors(all)
 	res.DurationS = time.Since(began).Seconds()
 	if !d.SkipValidation {
-		res.runChecks(&rep)
+		res.runChecks(&rep, true)
 	}
 	if !d.SkipValidation || len(cfg.Thresholds) > 0 {
 		rep.Thresholds, _ = Gate(cfg, res.Results) // cfg was validated above
@@ -321,9 +321,10 @@ func warmup(ctx context.Context, cfg Config, d runner.Deps) ([]result.Request, e
 
 // runChecks adds the checks of the run as a whole: its warm-up requests
 // (a server that fails them is not healthy, though they are not measured)
-// and an early end because the server kept failing.
-func (res Results) runChecks(rep *validate.Report) {
-	if n := res.Config.WarmupRequests; n > 0 {
+// when their records are known, and an early end because the server kept
+// failing.
+func (res Results) runChecks(rep *validate.Report, warmupKnown bool) {
+	if n := res.Config.WarmupRequests; n > 0 && warmupKnown {
 		if w := res.WarmupErrors; w.Total > 0 {
 			rep.Add("no_errors", "warm-up", validate.Fail, "%d of %d warm-up requests failed: %s", w.Total, n, w.Classes())
 		} else {
@@ -416,7 +417,18 @@ func Recheck(dir string, bounds fidelity.Bounds) (Results, validate.Report, erro
 		a.Row.Server = saved.Server
 		a.check(&rep, res.Config, p, bounds, res.Settings)
 	}
-	res.runChecks(&rep)
+	// The warm-up is judged from its records, as it was measured; a run
+	// saved before warmup_errors existed has them too.
+	warmupKnown := true
+	if res.Config.WarmupRequests > 0 {
+		warm, err := report.ReadRecords(filepath.Join(dir, WarmupFile))
+		if err != nil {
+			rep.Add("metrics_found", "warm-up", validate.Fail, "%v", err)
+			warmupKnown = false
+		}
+		res.WarmupErrors = result.CountAllErrors(warm)
+	}
+	res.runChecks(&rep, warmupKnown)
 	var err error
 	if rep.Thresholds, err = Gate(res.Config, res.Results); err != nil {
 		rep.Add("thresholds", "", validate.Fail, "%v", err)

@@ -28,7 +28,8 @@ func Check(cfg Config, runs []LevelRun, points []Point, bounds fidelity.Bounds) 
 		switch {
 		case runs[i].EndReason == result.EndServerFailing:
 			rep.Add("server_healthy", label, validate.Fail, "the level was ended early because the server kept failing: %s", runs[i].StopReason)
-		case runs[i].EndReason == EndMissedStart:
+		case runs[i].EndReason == EndMissedStart && !runs[i].PlannedStart.IsZero():
+			// A shard's own run; a merged run says it in its shards check.
 			rep.Add("level_start", label, validate.Fail, "this shard reached the level %.2f s after its planned start, too late to measure anything: it sent nothing, so a merge lacks its share of the load", runs[i].LateS)
 		case !p.Complete:
 			rep.Add("level_complete", label, validate.Warn, "the level was interrupted: its numbers cover only part of the point duration")

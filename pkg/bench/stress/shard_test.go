@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
+	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/result"
 	"github.com/veeksha-go/veeksha/pkg/runner"
+	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
@@ -345,5 +347,46 @@ func TestShardLateLevels(t *testing.T) {
 	}
 	if want := []string{"FAIL c=2", "WARN c=4"}; !slices.Equal(starts, want) {
 		t.Errorf("level_start checks %q, want %q", starts, want)
+	}
+}
+
+// A shard's server counters grow with every shard's requests: the chat
+// template's shared header of all N shards' salted prompts is no WARN
+// (20 template tokens × 20 requests × 4 shards = 1,600 hits), more is;
+// a merged run, which keeps no server metrics, SKIPs with that reason.
+func TestShardPrefixCacheAllowance(t *testing.T) {
+	t.Parallel()
+	cond := LevelRunConditions{TrafficMode: FixedClients, PointDuration: sec(10), WarmupDuration: sec(2), GracePeriod: sec(1)}
+	run := LevelRun{Level: 8, EndReason: result.EndCompleted, Config: cond}
+	for i := range 20 {
+		run.Requests = append(run.Requests, req(i, 2*time.Second+time.Duration(i)*300*time.Millisecond))
+	}
+	verdict := func(hits float64, merged bool) validate.Check {
+		p := Analyze(run)
+		p.Server = &servermetrics.Summary{Scrapes: 3, Bracketed: true, PrefixHits: &hits}
+		cfg := baseConfig()
+		cfg.Shard = &Shard{Index: 1, Count: 4}
+		res := Results{Config: cfg, Levels: []LevelRun{run}, Results: []Point{p}}
+		res.Settings.PromptSalt, res.Settings.PromptOverheadTokens = true, 20
+		if merged {
+			res.Merge = &MergeInfo{}
+		}
+		rep := res.check(fidelity.DefaultBounds())
+		for _, c := range rep.Checks {
+			if c.Name == "prefix_cache" {
+				return c
+			}
+		}
+		t.Fatalf("no prefix_cache check in %+v", rep.Checks)
+		return validate.Check{}
+	}
+	if c := verdict(1600, false); c.Status != validate.Pass {
+		t.Errorf("1,600 hits over 4 shards: %+v, want PASS", c)
+	}
+	if c := verdict(1601, false); c.Status != validate.Warn {
+		t.Errorf("1,601 hits over 4 shards: %+v, want WARN", c)
+	}
+	if c := verdict(1600, true); c.Status != validate.Skip || !strings.Contains(c.Detail, "merged run") {
+		t.Errorf("merged run: %+v, want SKIP naming the merge", c)
 	}
 }
