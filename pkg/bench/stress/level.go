@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/veeksha-go/veeksha/pkg/client"
@@ -165,11 +166,17 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, afterFa
 		rng := rand.New(rand.NewPCG(cfg.RunSeed(), uint64(index)+1))
 		arrivals := traffic.PoissonArrivals(load, rng, duration)
 		run.Scheduled = len(arrivals)
-		schedule = traffic.OpenLoop(arrivals)
+		schedule = func(ctx context.Context, began time.Time, send traffic.SendFunc) int {
+			until := admitUntil(cfg, startAt, began, duration)
+			n, _ := slices.BinarySearch(arrivals, until)
+			return traffic.Open(ctx, began, arrivals[:n], send)
+		}
 		lookahead = min(max(int(math.Ceil(load)), 8), 1024)
 	default:
 		ahead = int(math.Round(load))
-		schedule = traffic.ClosedLoop(ahead, duration)
+		schedule = func(ctx context.Context, began time.Time, send traffic.SendFunc) int {
+			return traffic.Closed(ctx, began, ahead, admitUntil(cfg, startAt, began, duration), send)
+		}
 	}
 	health := runner.DefaultHealth()
 	if cfg.TrafficMode == FixedRate {
@@ -196,12 +203,28 @@ func runLevel(ctx context.Context, cfg Config, level float64, index int, afterFa
 		// Wall clock against wall clock: the shard's own clock.
 		late := b.Began.Round(0).Sub(startAt)
 		run.LateS = late.Seconds()
+		if end := admitUntil(cfg, startAt, b.Began, duration); end < cfg.PointDuration.D() {
+			// The level began later than planned (also after the check
+			// above: building the first wave, the server scrape), so it
+			// stopped sending at the planned end: its window is shorter.
+			run.Window = &Window{Start: cfg.WarmupDuration, End: result.Seconds(max(end, cfg.WarmupDuration.D()))}
+		}
 		if late > LateWarning {
 			d.Log().Warn("shard started a level late", "shard", cfg.Shard.String(), "level", name,
 				"planned_start", startAt.UTC().Format(time.RFC3339Nano), "late", late)
 		}
 	}
 	return run, err
+}
+
+// admitUntil is how long after began a level may send: its duration, and
+// for a shard never past the level's planned end (startAt + the point
+// duration, on the wall clock), however late the level began.
+func admitUntil(cfg Config, startAt, began time.Time, duration time.Duration) time.Duration {
+	if cfg.Shard == nil {
+		return duration
+	}
+	return min(duration, startAt.Add(cfg.PointDuration.D()).Sub(began.Round(0)))
 }
 
 // LateWarning is how late a shard may start a level before it warns; the
