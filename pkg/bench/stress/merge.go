@@ -345,9 +345,11 @@ func mergeLevel(runs []shardRun, cfg Config, k int, level float64) (LevelRun, bo
 		} else {
 			win.Start, win.End = max(win.Start, w.Start), min(win.End, w.End)
 		}
-		if worst == nil || worse(lr.Client, *worst) {
+		if worst == nil {
 			c := lr.Client
 			worst = &c
+		} else {
+			*worst = worstOf(*worst, lr.Client)
 		}
 		merged.Shards = append(merged.Shards, sl)
 	}
@@ -406,13 +408,28 @@ func (c Config) shardShare(level float64, i int) float64 {
 	return c.Share(level)
 }
 
-// worse reports whether a shows a client more likely to have limited its
-// level than b: a longer scheduler latency, or a busier process.
-func worse(a, b fidelity.Sample) bool {
-	if a.SchedP99S != b.SchedP99S {
-		return a.SchedP99S > b.SchedP99S
+// worstOf combines two shards' client samples into one that breaks every
+// fidelity bound either breaks: the longer scheduler latencies, the busier
+// process (the larger share of its own cores), the more garbage
+// collection. Picking one whole sample instead could hide a shard whose
+// CPU was saturated behind one whose scheduler was slower.
+func worstOf(a, b fidelity.Sample) fidelity.Sample {
+	w := a
+	w.WallS = max(a.WallS, b.WallS)
+	w.SchedP50S, w.SchedP99S, w.SchedMaxS = max(a.SchedP50S, b.SchedP50S), max(a.SchedP99S, b.SchedP99S), max(a.SchedMaxS, b.SchedMaxS)
+	if busyShare(b) > busyShare(a) {
+		w.CPUCores, w.Cores = b.CPUCores, b.Cores
 	}
-	return a.CPUCores > b.CPUCores
+	w.GCCycles, w.GCCPUS = max(a.GCCycles, b.GCCycles), max(a.GCCPUS, b.GCCPUS)
+	return w
+}
+
+// busyShare is the share of its cores a process kept busy.
+func busyShare(s fidelity.Sample) float64 {
+	if s.Cores <= 0 {
+		return 0
+	}
+	return s.CPUCores / float64(s.Cores)
 }
 
 // checkShards adds the shards checks of a merged run: every shard of

@@ -390,3 +390,17 @@ func TestShardPrefixCacheAllowance(t *testing.T) {
 		t.Errorf("merged run: %+v, want SKIP naming the merge", c)
 	}
 }
+
+// A merged level's client sample breaks every bound any shard's breaks: a
+// shard with a saturated CPU is not hidden behind one whose scheduler was
+// slower.
+func TestWorstOfShardSamples(t *testing.T) {
+	t.Parallel()
+	saturated := fidelity.Sample{WallS: 10, CPUCores: 1.9, Cores: 2, SchedP50S: 0.0001, SchedP99S: 0.001, SchedMaxS: 0.002, GCCycles: 3}
+	slowSched := fidelity.Sample{WallS: 10, CPUCores: 2.4, Cores: 4, SchedP50S: 0.0002, SchedP99S: 0.002, SchedMaxS: 0.004, GCCycles: 1}
+	for _, w := range []fidelity.Sample{worstOf(saturated, slowSched), worstOf(slowSched, saturated)} {
+		if w.CPUCores != 1.9 || w.Cores != 2 || w.SchedP99S != 0.002 || w.SchedMaxS != 0.004 || w.GCCycles != 3 {
+			t.Errorf("worst of the two: %+v, want the saturated CPU (1.9 of 2), the slower scheduler (2 ms P99) and 3 GCs", w)
+		}
+	}
+}
