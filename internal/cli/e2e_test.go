@@ -31,7 +31,13 @@ func findCheck(r *validate.Report, title string) (validate.Check, bool) {
 }
 
 // Decode against the simulated engine: TBT in the window equals the
-// engine's decode step for the batch, and rises with the batch size.
+// engine's own decode step for the batch (within 5 %), at each batch size.
+// That the step rises with the batch is the cost model's (held to the GPU
+// calibration by pkg/simengine's profile tests); here the steps of batches
+// 1, 4 and 16 differ by 1-4 %,
+// less than the engine's own timing jitter under the race detector, so
+// their order is not asserted (batch 16 measured below batch 4, both
+// matching the engine, in one of three CI runs on 2026-12-01).
 func TestDecodeAgainstSim(t *testing.T) {
 	// Not parallel: it measures time.
 	srv := startTestSim(t, simengine.Options{})
@@ -56,7 +62,6 @@ func TestDecodeAgainstSim(t *testing.T) {
 			steps[it.DecodeBatch] = append(steps[it.DecodeBatch], it.Duration().Seconds())
 		}
 	}
-	prev := 0.0
 	for _, row := range res.Results {
 		truth := metrics.Summarize(steps[row.BatchSize]).Median
 		if got := row.TBT.Median; got < truth*0.95 || got > truth*1.05 {
@@ -65,10 +70,6 @@ func TestDecodeAgainstSim(t *testing.T) {
 		if row.PeakConcurrency != row.BatchSize {
 			t.Errorf("batch %d: peak %d", row.BatchSize, row.PeakConcurrency)
 		}
-		if row.TBT.Median <= prev {
-			t.Errorf("batch %d: TBT P50 %.3f ms does not rise with the batch", row.BatchSize, 1000*row.TBT.Median)
-		}
-		prev = row.TBT.Median
 	}
 	// The server's own metrics, scraped during the run, confirm the batch.
 	if c, ok := findCheck(res.Validation, "server_batch [bs=16,il=256]"); !ok || c.Status != validate.Pass {
