@@ -34,9 +34,8 @@ func findCheck(r *validate.Report, title string) (validate.Check, bool) {
 // engine's own decode step for the batch (within 5 %), at each batch size.
 // That the step rises with the batch is the cost model's (held to the GPU
 // calibration by pkg/simengine's profile tests); here the steps of batches
-// 1, 4 and 16 differ by 1-4 %,
-// less than the engine's own timing jitter under the race detector, so
-// their order is not asserted (batch 16 measured below batch 4, both
+// 1, 4 and 16 differ by 1-4 %, less than the engine's own timing jitter
+// under the race detector, so their order is not asserted (batch 16 measured below batch 4, both
 // matching the engine, in one of three CI runs on 2026-12-01).
 func TestDecodeAgainstSim(t *testing.T) {
 	// Not parallel: it measures time.
