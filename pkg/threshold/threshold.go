@@ -11,6 +11,7 @@ package threshold
 import (
 	"errors"
 	"fmt"
+	"github.com/veeksha-go/veeksha/pkg/metrics"
 	"github.com/veeksha-go/veeksha/pkg/slo"
 	"slices"
 	"strconv"
@@ -139,6 +140,27 @@ func AddGoodput(v map[string]float64, g *slo.Goodput) {
 	if g != nil {
 		v["goodput_ratio"], v["goodput_rps"], v["goodput_output_throughput"] = g.Ratio, g.RPS, g.OutputThroughput
 	}
+}
+
+// Latency are the figures of one latency summary (prefix_p50, _p90,
+// _p99, _mean and _max, in seconds) and of the token rate derived from it
+// (rate, tok/s), as prefill (TTFC) and decode (TBT) offer them.
+func Latency(prefix, rate string) []Metric {
+	return []Metric{
+		{Name: prefix + "_p50", Unit: Seconds}, {Name: prefix + "_p90", Unit: Seconds},
+		{Name: prefix + "_p99", Unit: Seconds}, {Name: prefix + "_mean", Unit: Seconds},
+		{Name: prefix + "_max", Unit: Seconds}, {Name: rate, Unit: TokPerSec},
+	}
+}
+
+// AddLatency sets in v the figures Latency(prefix, rate) names: those of
+// summary s and the token rate tps, when s holds samples.
+func AddLatency(v map[string]float64, prefix string, s metrics.Summary, rate string, tps float64) {
+	if s.Count == 0 {
+		return
+	}
+	v[prefix+"_p50"], v[prefix+"_p90"], v[prefix+"_p99"] = s.Median, s.P90, s.P99
+	v[prefix+"_mean"], v[prefix+"_max"], v[rate] = s.Mean, s.Max, tps
 }
 
 // Goodput are the goodput figures every benchmark has with an SLO.

@@ -7,7 +7,7 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
 
-var metrics = append([]Metric{{Name: "ttfc_p99", Unit: Seconds}, {Name: "output_throughput", Unit: TokPerSec}, {Name: "num_requests", Unit: Count}},
+var testMetrics = append([]Metric{{Name: "ttfc_p99", Unit: Seconds}, {Name: "output_throughput", Unit: TokPerSec}, {Name: "num_requests", Unit: Count}},
 	Goodput()...)
 
 func TestParse(t *testing.T) {
@@ -38,7 +38,7 @@ func TestParse(t *testing.T) {
 		{"goodput_ratio>x%", "", "", 0, "not a number"},
 	}
 	for _, tt := range tests {
-		got, err := Parse(tt.expr, metrics)
+		got, err := Parse(tt.expr, testMetrics)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("Parse(%q) error = %v, want one containing %q", tt.expr, err, tt.err)
@@ -49,14 +49,14 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v, want %s %s %v", tt.expr, got, err, tt.metric, tt.op, tt.value)
 		}
 	}
-	if _, err := ParseAll([]string{"ttfc_p99<1", "x>1"}, metrics); err == nil || strings.Count(err.Error(), "--threshold") != 2 {
+	if _, err := ParseAll([]string{"ttfc_p99<1", "x>1"}, testMetrics); err == nil || strings.Count(err.Error(), "--threshold") != 2 {
 		t.Errorf("ParseAll reports %v, want both problems", err)
 	}
 }
 
 func TestEvaluate(t *testing.T) {
 	t.Parallel()
-	ths, err := ParseAll([]string{"ttfc_p99<500ms", "goodput_ratio>=95%"}, metrics)
+	ths, err := ParseAll([]string{"ttfc_p99<500ms", "goodput_ratio>=95%"}, testMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestRequireSLO(t *testing.T) {
 	t.Parallel()
-	ths, err := ParseAll([]string{"ttfc_p99<1s", "goodput_ratio>0.9"}, metrics)
+	ths, err := ParseAll([]string{"ttfc_p99<1s", "goodput_ratio>0.9"}, testMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,8 @@ import (
 // ThresholdMetrics are the per-combination figures --threshold may name;
 // the goodput ones need an SLO.
 func ThresholdMetrics() []threshold.Metric {
-	return append([]threshold.Metric{
-		{Name: "tbt_p50", Unit: threshold.Seconds}, {Name: "tbt_p90", Unit: threshold.Seconds},
-		{Name: "tbt_p99", Unit: threshold.Seconds}, {Name: "tbt_mean", Unit: threshold.Seconds},
-		{Name: "tbt_max", Unit: threshold.Seconds}, {Name: "decode_tokens_per_s", Unit: threshold.TokPerSec},
-		{Name: "error_rate", Unit: threshold.Ratio},
-	}, threshold.Goodput()...)
+	ms := append(threshold.Latency("tbt", "decode_tokens_per_s"), threshold.Metric{Name: "error_rate", Unit: threshold.Ratio})
+	return append(ms, threshold.Goodput()...)
 }
 
 // thresholds parses c's thresholds, refusing a goodput one without an SLO.
@@ -27,10 +23,7 @@ func (r Row) values() map[string]float64 {
 	if r.Requests > 0 {
 		v["error_rate"] = float64(r.Errors) / float64(r.Requests)
 	}
-	if r.TBT.Count > 0 {
-		v["tbt_p50"], v["tbt_p90"], v["tbt_p99"] = r.TBT.Median, r.TBT.P90, r.TBT.P99
-		v["tbt_mean"], v["tbt_max"], v["decode_tokens_per_s"] = r.TBT.Mean, r.TBT.Max, r.DecodeTPS
-	}
+	threshold.AddLatency(v, "tbt", r.TBT, "decode_tokens_per_s", r.DecodeTPS)
 	threshold.AddGoodput(v, r.Goodput)
 	return v
 }

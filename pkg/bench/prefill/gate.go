@@ -10,12 +10,8 @@ import (
 // ThresholdMetrics are the per-length figures --threshold may name; the
 // goodput ones need an SLO.
 func ThresholdMetrics() []threshold.Metric {
-	return append([]threshold.Metric{
-		{Name: "ttfc_p50", Unit: threshold.Seconds}, {Name: "ttfc_p90", Unit: threshold.Seconds},
-		{Name: "ttfc_p99", Unit: threshold.Seconds}, {Name: "ttfc_mean", Unit: threshold.Seconds},
-		{Name: "ttfc_max", Unit: threshold.Seconds}, {Name: "prefill_tokens_per_s", Unit: threshold.TokPerSec},
-		{Name: "error_rate", Unit: threshold.Ratio},
-	}, threshold.Goodput()...)
+	ms := append(threshold.Latency("ttfc", "prefill_tokens_per_s"), threshold.Metric{Name: "error_rate", Unit: threshold.Ratio})
+	return append(ms, threshold.Goodput()...)
 }
 
 // thresholds parses c's thresholds, refusing a goodput one without an SLO.
@@ -29,10 +25,7 @@ func (r Row) values() map[string]float64 {
 	if r.Requests > 0 {
 		v["error_rate"] = float64(r.Errors) / float64(r.Requests)
 	}
-	if r.TTFC.Count > 0 {
-		v["ttfc_p50"], v["ttfc_p90"], v["ttfc_p99"] = r.TTFC.Median, r.TTFC.P90, r.TTFC.P99
-		v["ttfc_mean"], v["ttfc_max"], v["prefill_tokens_per_s"] = r.TTFC.Mean, r.TTFC.Max, r.PrefillTPS
-	}
+	threshold.AddLatency(v, "ttfc", r.TTFC, "prefill_tokens_per_s", r.PrefillTPS)
 	threshold.AddGoodput(v, r.Goodput)
 	return v
 }
