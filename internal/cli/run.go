@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/veeksha-go/veeksha/internal/fdlimit"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
@@ -220,42 +219,25 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 	return finishValidation(e, &rep)
 }
 
-// openFilesMargin is the open files a run needs besides its connections:
-// record and results files, plots, the browser's pipes, the Go runtime's
-// own.
-const openFilesMargin = 64
-
-// checkOpenFiles compares the open-file limit with what the plan needs
-// before any work: one file per connection, and a quarter more for the
-// connections a closed loop dials while a finished stream's connection is
-// still on its way back to the pool (measured: at a limit of exactly
-// 300 + 64, 300 clients under load had 15 connections fail to open), two per connection with the simulated
-// engine or the self-check's engine in the same process (each connection
-// has its server end here too), plus openFilesMargin. A soft limit below it is
-// raised when the hard limit allows (and logged); otherwise the run is
-// refused, naming the command that fixes it.
+// checkOpenFiles makes sure the open-file limit allows the plan's
+// connections before any work (session.EnsureOpenFiles): a soft limit is
+// raised (and logged), a hard limit too low refuses the run, naming the
+// command that fixes it.
 func checkOpenFiles(r runStart, c *Common, log *slog.Logger) error {
 	conns := r.conns
 	if conns == 0 {
 		conns = r.streams
 	}
-	conns += conns / 4
-	if strings.HasPrefix(c.APIBase, "sim") || c.SelfCheck {
-		conns *= 2
-	}
-	need := uint64(max(conns, 1)) + openFilesMargin
-	found, raised, err := fdlimit.Ensure(need)
-	var low *fdlimit.TooLowError
+	f, err := session.EnsureOpenFiles(conns, session.IsSim(c.APIBase) || c.SelfCheck)
+	var low *session.OpenFilesError
 	switch {
-	case errors.Is(err, fdlimit.ErrUnsupported):
-		return nil
 	case errors.As(err, &low):
 		return usagef("%s %v: run `ulimit -n %d` in this shell and retry (above the hard limit that needs root or /etc/security/limits.conf)%s",
-			r.connsFrom, low, need, lowerHint(r.connsFrom))
+			r.connsFrom, low, f.Need, lowerHint(r.connsFrom))
 	case err != nil:
-		return usagef("%s needs about %d open files: %v: run `ulimit -n %d` in this shell and retry", r.connsFrom, need, err, need)
-	case raised:
-		log.Info("raised the open-file soft limit", "from", found.Soft, "to", need, "hard", found.Hard)
+		return usagef("%s needs about %d open files: %v: run `ulimit -n %d` in this shell and retry", r.connsFrom, f.Need, err, f.Need)
+	case f.Raised:
+		log.Info("raised the open-file soft limit", "from", f.Soft, "to", f.Need, "hard", f.Hard)
 	}
 	return nil
 }
