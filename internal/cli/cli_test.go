@@ -410,3 +410,43 @@ func TestPlotRendererFlag(t *testing.T) {
 		t.Errorf("--plot-renderer gonum: exit %d, stderr %q; want %d naming the flag", code, stderr, ExitUsage)
 	}
 }
+
+// A run on a profile fitted to a server's runs (sim:<runs>) is a
+// prediction: its results say so, and a comparison with a measured run
+// is labelled as prediction error from either side, on a new run and
+// with --validate-only.
+func TestPredictionComparison(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := t.TempDir()
+	runs, measured, predicted := filepath.Join(base, "runs"), filepath.Join(base, "measured"), filepath.Join(base, "predicted")
+	quiet := []string{"--api-base", "sim", "--output-dir", runs, "--quiet", "--plot-renderer", "builtin"}
+	if code, _, stderr := runCLI(t, ctx, Prefill, append(quiet, "--input-lengths", "64", "256", "1024", "--samples-per-length", "3")...); code != 0 {
+		t.Fatalf("prefill exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, ctx, Decode, append(quiet, "--batch-sizes", "1", "4", "--input-lengths", "128", "512", "--samples-per-length", "1")...); code != 0 {
+		t.Fatalf("decode exit %d: %s", code, stderr)
+	}
+	stress := []string{"--quiet", "--plot-renderer", "builtin", "--concurrency-levels", "2", "--point-duration", "1", "--warmup-duration", "0"}
+	if code, _, stderr := runCLI(t, ctx, Stress, append(stress, "--api-base", "sim", "--output-dir", measured)...); code != 0 {
+		t.Fatalf("measured stress exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, ctx, Stress, append(stress, "--api-base", "sim:"+runs, "--output-dir", predicted, "--compare-to", filepath.Join(measured, "stress", "latest"))...)
+	if code != 0 && code != ExitValidation {
+		t.Fatalf("predicted stress exit %d: %s", code, stderr)
+	}
+	const label = "Prediction error against the measured run"
+	if !strings.Contains(stdout, label) {
+		t.Errorf("a prediction compared with a measured run is not labelled %q:\n%s", label, stdout)
+	}
+	res := readResults[result.Meta](t, filepath.Join(predicted, "stress", "latest", "stress_results.json"))
+	if !res.Settings.Predicted {
+		t.Errorf("the predicted run's settings.predicted is false")
+	}
+	requireFiles(t, filepath.Join(predicted, "stress", "latest"), fittedProfileFile)
+	// The other way round: the measured run validated against the prediction.
+	_, stdout, _ = runCLI(t, ctx, Stress, "--validate-only", "--output-dir", measured, "--compare-to", filepath.Join(predicted, "stress", "latest"))
+	if !strings.Contains(stdout, label) {
+		t.Errorf("a measured run validated against a prediction is not labelled %q:\n%s", label, stdout)
+	}
+}

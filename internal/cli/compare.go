@@ -3,12 +3,10 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/veeksha-go/veeksha/pkg/compare"
-	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -28,14 +26,13 @@ type comparison struct {
 	differences []string
 }
 
-// setPrediction finds which of the runs is a prediction, given whether
-// this run's engine profile was fitted to a server's runs.
-func (cmp *comparison) setPrediction(thisFitted bool) {
-	_, err := os.Stat(filepath.Join(cmp.dir, predict.ProfileFile))
-	switch otherFitted := err == nil; {
-	case thisFitted && !otherFitted:
+// setPrediction notes which of the runs is a prediction (results saved
+// with settings.predicted: a run on a profile fitted to a server's runs).
+func (cmp *comparison) setPrediction(thisPredicted, otherPredicted bool) {
+	switch {
+	case thisPredicted && !otherPredicted:
 		cmp.predicted = "this"
-	case otherFitted && !thisFitted:
+	case otherPredicted && !thisPredicted:
 		cmp.predicted = "other"
 	}
 }

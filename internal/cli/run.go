@@ -15,7 +15,6 @@ import (
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/compare"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
-	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/result"
@@ -112,7 +111,7 @@ func execute(ctx context.Context, e *env, b benchmark, log *slog.Logger) error {
 	}
 	defer s.Close()
 	if cmp != nil {
-		cmp.setPrediction(s.Fitted != nil)
+		cmp.setPrediction(s.Settings.Predicted, other.meta.Settings.Predicted)
 	}
 	files := newRunFiles(dir, log, c.PlotRenderer)
 	ui := newProgress(e, c)
@@ -203,8 +202,7 @@ func validateOnly(e *env, b benchmark, cmp *comparison, other view) error {
 	}
 	fmt.Fprintf(e.stdout, "Validating %s\n", dir)
 	if cmp != nil {
-		_, err := os.Stat(filepath.Join(dir, predict.ProfileFile))
-		cmp.setPrediction(err == nil)
+		cmp.setPrediction(v.meta.Settings.Predicted, other.meta.Settings.Predicted)
 		if err := cmp.sameWorkload(v.workload, other.workload, c.CompareAnyway); err != nil {
 			return err
 		}

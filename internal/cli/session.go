@@ -8,11 +8,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/veeksha-go/veeksha/pkg/predict"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
 	"github.com/veeksha-go/veeksha/pkg/session"
 )
+
+// fittedProfileFile is the file a prediction run (--api-base sim:<runs>)
+// saves its fitted engine profile in; it is itself a profile file
+// (--api-base sim:<run>/sim_profile.json).
+const fittedProfileFile = "sim_profile.json"
 
 // sessionConfig translates the common flags to the session's
 // configuration.
@@ -110,10 +114,10 @@ func createRun(ctx context.Context, e *env, c *Common, s *session.Session, r run
 		return nil, time.Time{}, fmt.Errorf("create the run folder: %w", err)
 	}
 	if s.Fitted != nil {
-		if err := dir.WriteFile(predict.ProfileFile, func(w io.Writer) error { return report.WriteJSON(w, s.Fitted) }); err != nil {
+		if err := dir.WriteFile(fittedProfileFile, func(w io.Writer) error { return report.WriteJSON(w, s.Fitted) }); err != nil {
 			return nil, time.Time{}, err
 		}
-		r.rows = append(r.rows, [2]string{"Engine profile", "fitted to the server's own prefill and decode runs: " + predict.ProfileFile})
+		r.rows = append(r.rows, [2]string{"Engine profile", "fitted to the server's own prefill and decode runs: " + fittedProfileFile})
 	}
 	if c.Quiet {
 		return dir, started, nil

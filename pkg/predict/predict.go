@@ -43,10 +43,6 @@ import (
 // profile's base must be positive).
 const minBaseMS = 0.001
 
-// ProfileFile is the name of the fitted profile written into a run folder
-// that used it; it is itself a profile file (--api-base sim:<file.json>).
-const ProfileFile = "sim_profile.json"
-
 // Source is the two runs a profile is fitted from.
 type Source struct {
 	Prefill string `json:"prefill_run"`

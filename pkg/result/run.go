@@ -35,6 +35,11 @@ type Settings struct {
 	// ServerSoftware names the server when it says what it is
 	// ("ollama 0.17.4", "vllm 0.11.0"); empty when unknown.
 	ServerSoftware string `json:"server_software,omitempty"`
+	// Predicted says that the server was the simulated engine on a
+	// profile fitted to a server's own runs (sim:<runs>): the results
+	// are a prediction of that server, and a comparison with a measured
+	// run is labelled as prediction error.
+	Predicted bool `json:"predicted,omitempty"`
 	Model          string `json:"model"`
 	Endpoint       string `json:"endpoint"`
 	Seed           uint64 `json:"seed"`

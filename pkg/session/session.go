@@ -82,7 +82,8 @@ type Session struct {
 	// results record them (the API base without a password).
 	Settings result.Settings
 	// Fitted is the simulated engine's profile when it was fitted to a
-	// server's runs (sim:<dir>); save it with the run (predict.ProfileFile).
+	// server's runs (sim:<dir>; Settings.Predicted is then set); a run
+	// saves it with its results, where it is itself a profile file.
 	Fitted *simengine.Profile
 
 	log        *slog.Logger
@@ -173,7 +174,7 @@ func (s *Session) open(ctx context.Context, cfg Config) error {
 		APIBase: shown, Server: server, Model: model, Endpoint: cfg.Endpoint, Seed: cfg.Seed,
 		PromptNonce: nonce, PromptSalt: !cfg.NoPromptSalt, NonStandard: !cfg.NoExtraFields,
 		RequestTimeoutS: cfg.RequestTimeout.Seconds(), RequestDeadlineS: cfg.RequestDeadline.Seconds(),
-		BenchmarkTimeoutS: cfg.BenchmarkTimeout.Seconds(),
+		BenchmarkTimeoutS: cfg.BenchmarkTimeout.Seconds(), Predicted: s.Fitted != nil,
 	}
 	if err := s.preflight(ctx, shown); err != nil {
 		var ue *Error
