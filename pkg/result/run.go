@@ -39,13 +39,13 @@ type Settings struct {
 	// profile fitted to a server's own runs (sim:<runs>): the results
 	// are a prediction of that server, and a comparison with a measured
 	// run is labelled as prediction error.
-	Predicted bool `json:"predicted,omitempty"`
-	Model          string `json:"model"`
-	Endpoint       string `json:"endpoint"`
-	Seed           uint64 `json:"seed"`
-	PromptNonce    uint64 `json:"prompt_nonce"`
-	PromptSalt     bool   `json:"prompt_salt"`
-	NonStandard    bool   `json:"non_standard_fields"`
+	Predicted   bool   `json:"predicted,omitempty"`
+	Model       string `json:"model"`
+	Endpoint    string `json:"endpoint"`
+	Seed        uint64 `json:"seed"`
+	PromptNonce uint64 `json:"prompt_nonce"`
+	PromptSalt  bool   `json:"prompt_salt"`
+	NonStandard bool   `json:"non_standard_fields"`
 	// RequestTimeoutS is the inactivity timeout of a request: it failed
 	// (class timeout) when nothing arrived for this long.
 	RequestTimeoutS float64 `json:"request_timeout_s"`
