@@ -18,7 +18,6 @@ import (
 
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/session"
-	"github.com/veeksha-go/veeksha/pkg/threshold"
 )
 
 // Build describes the binary, from ldflags in release builds.
@@ -218,7 +217,7 @@ func newParser(cmd benchmark, b Bench, e *env) (*kong.Kong, error) {
 			"default_benchmark_timeout": fmt.Sprint(DefaultBenchmarkTimeout.Seconds()),
 			"sim_profiles":              strings.Join(session.SimProfiles(), ", "),
 			"default_max_client_lag":    fmt.Sprint(fidelity.DefaultBounds().Fail.Seconds()),
-			"threshold_metrics":         threshold.Names(thresholdMetrics(b)),
+			"threshold_metrics":         thresholdNames(b),
 		},
 		benchVars(),
 		kong.Bind(executable(e.executable)),

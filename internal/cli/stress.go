@@ -15,7 +15,6 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
@@ -80,7 +79,8 @@ func (c *StressCmd) config() stress.Config {
 	case stress.Range:
 		cfg.RangeMin, cfg.RangeMax, cfg.RangePoints = c.ConcurrencyMin, c.ConcurrencyMax, c.ConcurrencyPoints
 	case stress.Auto:
-		cfg.Auto = autoscan.AutoConfig{Threshold: c.AutoThreshold, MaxProbes: c.AutoMaxProbes, FillPoints: c.AutoFillPoints, MaxLevel: c.AutoMaxLevel, Reuse: autoscan.DefaultReuse}
+		cfg.Auto = stress.DefaultAuto()
+		cfg.Auto.Threshold, cfg.Auto.MaxProbes, cfg.Auto.FillPoints, cfg.Auto.MaxLevel = c.AutoThreshold, c.AutoMaxProbes, c.AutoFillPoints, c.AutoMaxLevel
 	}
 	return cfg
 }

@@ -7,16 +7,15 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
 	"github.com/veeksha-go/veeksha/pkg/bench/prefill"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
-	"github.com/veeksha-go/veeksha/pkg/threshold"
 )
 
 // benchVars are the benchmark defaults for help texts and default tags,
 // taken from the packages' Default constants so there is one source of truth.
 func benchVars() kong.Vars {
+	auto := stress.DefaultAuto()
 	return kong.Vars{
 		"default_input_lengths":         joinInts(prefill.DefaultInputLengths()),
 		"default_prefill_output_tokens": fmt.Sprint(prefill.DefaultOutputTokens),
@@ -36,10 +35,10 @@ func benchVars() kong.Vars {
 		"default_range_min":             fmt.Sprint(stress.DefaultRangeMin),
 		"default_range_max":             fmt.Sprint(stress.DefaultRangeMax),
 		"default_range_points":          fmt.Sprint(stress.DefaultRangePoints),
-		"default_auto_threshold":        fmt.Sprint(autoscan.DefaultThreshold),
-		"default_auto_max_probes":       fmt.Sprint(autoscan.DefaultMaxProbes),
-		"default_auto_fill_points":      fmt.Sprint(autoscan.DefaultFillPoints),
-		"default_auto_max_level":        fmt.Sprint(stress.DefaultAutoMaxLevel),
+		"default_auto_threshold":        fmt.Sprint(auto.Threshold),
+		"default_auto_max_probes":       fmt.Sprint(auto.MaxProbes),
+		"default_auto_fill_points":      fmt.Sprint(auto.FillPoints),
+		"default_auto_max_level":        fmt.Sprint(auto.MaxLevel),
 		"default_slo_attainment":        fmt.Sprint(stress.DefaultSLOAttainment),
 	}
 }
@@ -60,14 +59,14 @@ func joinFloats(v []float64) string {
 	return strings.Join(s, " ")
 }
 
-// thresholdMetrics are the figures benchmark b's --threshold may name.
-func thresholdMetrics(b Bench) []threshold.Metric {
+// thresholdNames are the figures benchmark b's --threshold may name.
+func thresholdNames(b Bench) string {
 	switch b {
 	case Prefill:
-		return prefill.ThresholdMetrics()
+		return prefill.ThresholdMetrics().Names()
 	case Decode:
-		return decode.ThresholdMetrics()
+		return decode.ThresholdMetrics().Names()
 	default:
-		return stress.ThresholdMetrics()
+		return stress.ThresholdMetrics().Names()
 	}
 }

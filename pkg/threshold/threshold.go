@@ -46,8 +46,11 @@ type Metric struct {
 	NeedsSLO bool
 }
 
+// Metrics are the figures a benchmark's thresholds may name.
+type Metrics []Metric
+
 // Names lists the metrics' names, comma-separated, for help texts.
-func Names(ms []Metric) string {
+func (ms Metrics) Names() string {
 	names := make([]string, len(ms))
 	for i, m := range ms {
 		names[i] = m.Name
@@ -88,7 +91,7 @@ func Parse(expr string, metrics []Metric) (Threshold, error) {
 	raw := strings.TrimSpace(t.Expr[i+len(op):])
 	k := slices.IndexFunc(metrics, func(m Metric) bool { return m.Name == name })
 	if k < 0 {
-		return t, fmt.Errorf("--threshold %q: unknown metric %q (known: %s)", expr, name, Names(metrics))
+		return t, fmt.Errorf("--threshold %q: unknown metric %q (known: %s)", expr, name, Metrics(metrics).Names())
 	}
 	t.Metric = metrics[k]
 	v, err := parseValue(raw, t.Metric.Unit)

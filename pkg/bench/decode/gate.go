@@ -7,7 +7,7 @@ import (
 
 // ThresholdMetrics are the per-combination figures --threshold may name;
 // the goodput ones need an SLO.
-func ThresholdMetrics() []threshold.Metric {
+func ThresholdMetrics() threshold.Metrics {
 	ms := append(threshold.Latency("tbt", "decode_tokens_per_s"), threshold.Metric{Name: "error_rate", Unit: threshold.Ratio})
 	return append(ms, threshold.Goodput()...)
 }

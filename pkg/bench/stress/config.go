@@ -102,6 +102,16 @@ type Config struct {
 	Shard *Shard `json:"shard,omitempty"`
 }
 
+// DefaultAuto is the automatic scan as the stress benchmark runs it
+// unless told otherwise: autoscan's defaults, levels capped at
+// DefaultAutoMaxLevel.
+func DefaultAuto() autoscan.AutoConfig {
+	return autoscan.AutoConfig{
+		Threshold: autoscan.DefaultThreshold, MaxProbes: autoscan.DefaultMaxProbes, FillPoints: autoscan.DefaultFillPoints,
+		MaxLevel: DefaultAutoMaxLevel, Reuse: autoscan.DefaultReuse,
+	}
+}
+
 // Validate reports every problem with c, naming the flag at fault.
 func (c Config) Validate() error {
 	var errs []error

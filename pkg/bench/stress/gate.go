@@ -7,7 +7,7 @@ import (
 
 // ThresholdMetrics are the figures of a results entry that --threshold
 // may name; the goodput ones need an SLO.
-func ThresholdMetrics() []threshold.Metric {
+func ThresholdMetrics() threshold.Metrics {
 	return append([]threshold.Metric{
 		{Name: "ttfc_p50", Unit: threshold.Seconds}, {Name: "ttfc_p99", Unit: threshold.Seconds},
 		{Name: "e2e_latency_p50", Unit: threshold.Seconds}, {Name: "e2e_latency_p99", Unit: threshold.Seconds},
