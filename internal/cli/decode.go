@@ -85,9 +85,9 @@ func (c *DecodeCmd) load(dir string) (view, error) {
 }
 
 func decodeView(res *decode.Results) view {
-	var points []pointInfo
+	var points []report.Point
 	for _, r := range res.Results {
-		points = append(points, pointInfo{label: fmt.Sprintf("bs=%d,il=%d", r.BatchSize, r.InputLength), fidelity: r.Fidelity, server: r.Server})
+		points = append(points, report.Point{Label: fmt.Sprintf("bs=%d,il=%d", r.BatchSize, r.InputLength), Fidelity: r.Fidelity, Server: r.Server})
 	}
 	return view{
 		points: points,

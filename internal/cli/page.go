@@ -9,21 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/veeksha-go/veeksha/pkg/fidelity"
 	"github.com/veeksha-go/veeksha/pkg/report"
 	"github.com/veeksha-go/veeksha/pkg/report/chart"
 	"github.com/veeksha-go/veeksha/pkg/report/console"
-	"github.com/veeksha-go/veeksha/pkg/servermetrics"
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
-
-// pointInfo is what a run measured about one point besides its results:
-// how well the client kept up and what the server's /metrics said.
-type pointInfo struct {
-	label    string
-	fidelity fidelity.Assessment
-	server   *servermetrics.Summary
-}
 
 // reportPage builds the run's report page from its view: the header and
 // verdict, the results table, the charts, the validation, the client
@@ -62,10 +52,10 @@ func reportPage(title string, v view, charts []report.Chart, cmp *report.Grid, p
 			})
 		}
 	}
-	if g, ok := fidelityGrid(v.points); ok {
+	if g, ok := report.FidelityGrid(v.points); ok {
 		p.Sections = append(p.Sections, g)
 	}
-	if g, ok := serverGrid(v.points); ok {
+	if g, ok := report.ServerGrid(v.points); ok {
 		p.Sections = append(p.Sections, g)
 	}
 	if cmp != nil {
@@ -102,55 +92,6 @@ func overallVerdict(r validate.Report) (string, string) {
 	default:
 		return "PASS", "every check passed: " + r.Summary() + th
 	}
-}
-
-// fidelityGrid is the client fidelity of each point; false when no point
-// has one.
-func fidelityGrid(pts []pointInfo) (report.Grid, bool) {
-	g := report.Grid{
-		Title:   "Client fidelity",
-		Header:  []string{"Point", "CPU (cores)", "Cores", "Sched P99 (ms)", "Sched max (ms)", "GC cycles", "Send lag P99 (ms)"},
-		Numeric: []bool{false, true, true, true, true, true, true},
-		Notes:   []string{"CPU includes the simulated engine when it runs in this process; scheduler latency is how long runnable goroutines waited for a core"},
-	}
-	f := func(v float64, d int) string { return strconv.FormatFloat(v, 'f', d, 64) }
-	for _, p := range pts {
-		a := p.fidelity
-		if a.WallS == 0 {
-			continue
-		}
-		lag := report.Missing
-		if a.SendLag.Count > 0 {
-			lag = f(1000*a.SendLag.P99, 2)
-		}
-		g.Rows = append(g.Rows, []string{p.label, f(a.CPUCores, 2), strconv.Itoa(a.Cores), f(1000*a.SchedP99S, 3), f(1000*a.SchedMaxS, 3), strconv.FormatUint(a.GCCycles, 10), lag})
-	}
-	return g, len(g.Rows) > 0
-}
-
-// serverGrid is the server's /metrics summary of each point (a point
-// too short for a scrape while it ran still has its counters, from the
-// scrapes at its start and end); false when none was scraped.
-func serverGrid(pts []pointInfo) (report.Grid, bool) {
-	g := report.Grid{
-		Title:   "Server /metrics",
-		Header:  []string{"Point", "Scrapes", "Max running", "Max waiting", "Max KV cache (%)", "Prefix cache hits", "Prefix cache queries"},
-		Numeric: []bool{false, true, true, true, true, true, true},
-	}
-	opt := func(v *float64, scale float64, d int) string {
-		if v == nil {
-			return report.Missing
-		}
-		return strconv.FormatFloat(scale**v, 'f', d, 64)
-	}
-	for _, p := range pts {
-		s := p.server
-		if s == nil || (s.Scrapes == 0 && !s.Bracketed) {
-			continue
-		}
-		g.Rows = append(g.Rows, []string{p.label, strconv.Itoa(s.Scrapes), opt(s.MaxRunning, 1, 0), opt(s.MaxWaiting, 1, 0), opt(s.MaxKVUsage, 100, 1), opt(s.PrefixHits, 1, 0), opt(s.PrefixQueries, 1, 0)})
-	}
-	return g, len(g.Rows) > 0
 }
 
 // settingsGrid lists every setting that shaped the run — the server

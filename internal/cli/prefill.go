@@ -76,7 +76,7 @@ func prefillView(res *prefill.Results) view {
 	return view{
 		meta: &res.Meta, results: res, resultsFile: prefill.ResultsFile, csvFile: "prefill_results.csv",
 		table: newTableView(prefill.Table(res.Results)), charts: prefill.Charts(res.Results),
-		points: []pointInfo{{label: "run", fidelity: res.Fidelity, server: res.Server}},
+		points: []report.Point{{Label: "run", Fidelity: res.Fidelity, Server: res.Server}},
 		values: prefill.CompareValues(res.Results), validation: res.Validation,
 		workload: prefillWorkload(res.Config, res.Settings.Endpoint),
 		gate: func(exprs []string) ([]validate.Check, error) {

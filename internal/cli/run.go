@@ -56,7 +56,7 @@ type view struct {
 	validation  *validate.Report
 	facts       [][2]string
 	// points are each point's client fidelity and server metrics.
-	points []pointInfo
+	points []report.Point
 	// workload is what the run measured (lengths, traffic, endpoint).
 	workload workload
 	// gate checks thresholds (--threshold) at the run's points.

@@ -296,9 +296,9 @@ func stressView(res *stress.Results) view {
 			return g, err
 		}
 	}
-	var points []pointInfo
+	var points []report.Point
 	for _, p := range res.Results {
-		points = append(points, pointInfo{label: res.Config.LevelName(p.Level), fidelity: p.Fidelity, server: p.Server})
+		points = append(points, report.Point{Label: res.Config.LevelName(p.Level), Fidelity: p.Fidelity, Server: p.Server})
 	}
 	return view{
 		meta: &res.Meta, results: res, resultsFile: stress.ResultsFile, csvFile: "stress_results.csv",
