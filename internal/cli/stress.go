@@ -191,29 +191,9 @@ func (c *StressCmd) connections(cfg stress.Config) (int, string) {
 func (c *StressCmd) bench() Bench { return Stress }
 
 func (c *StressCmd) start() (runStart, error) {
-	var warnings []string
-	resumed := ""
-	if c.ResumeDir != "" {
-		dir, err := report.Resolve(c.OutputDir, string(Stress), c.ResumeDir)
-		if err != nil {
-			return runStart{}, usagef("--resume-dir: %v", err)
-		}
-		if c.resume, err = stress.LoadResume(dir); err != nil {
-			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
-		}
-		// The workload is the resumed run's unless given explicitly.
-		cfg := c.config()
-		if warnings, err = c.resume.Adopt(&cfg, func(flag string) bool { return c.explicit[flag] }); err != nil {
-			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
-		}
-		c.InputLength, c.OutputLength, c.TrafficMode = cfg.InputLength, cfg.OutputLength, string(cfg.TrafficMode)
-		if err := c.config().Validate(); err != nil {
-			return runStart{}, usagef("--resume-dir %s: %v", c.ResumeDir, err)
-		}
-		resumed = fmt.Sprintf("%s (%d complete levels)", dir, len(c.resume.Levels))
-		if c.resume.Unfinished {
-			resumed += ", an unfinished run"
-		}
+	resumed, warnings, err := c.adoptResume()
+	if err != nil {
+		return runStart{}, err
 	}
 	cfg := c.config()
 	title := "Veeksha Microbenchmark — stress"
@@ -252,6 +232,36 @@ func (c *StressCmd) start() (runStart, error) {
 	conns, connsFrom := c.connections(cfg)
 	return runStart{bench: Stress, streams: c.maxInFlight(cfg), lengths: []int{cfg.InputLength}, title: title, rows: rows, warnings: warnings,
 		fits: cfg.CheckContext, conns: conns, connsFrom: connsFrom, seed: seed}, nil
+}
+
+// adoptResume loads the run --resume-dir names, if any, and takes its
+// workload unless a flag sets it; it returns the banner's "Resumed from"
+// and the warnings about flags that differ from the resumed run.
+func (c *StressCmd) adoptResume() (resumed string, warnings []string, err error) {
+	if c.ResumeDir == "" {
+		return "", nil, nil
+	}
+	dir, err := report.Resolve(c.OutputDir, string(Stress), c.ResumeDir)
+	if err != nil {
+		return "", nil, usagef("--resume-dir: %v", err)
+	}
+	if c.resume, err = stress.LoadResume(dir); err != nil {
+		return "", nil, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+	}
+	// The workload is the resumed run's unless given explicitly.
+	cfg := c.config()
+	if warnings, err = c.resume.Adopt(&cfg, func(flag string) bool { return c.explicit[flag] }); err != nil {
+		return "", nil, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+	}
+	c.InputLength, c.OutputLength, c.TrafficMode = cfg.InputLength, cfg.OutputLength, string(cfg.TrafficMode)
+	if err := c.config().Validate(); err != nil {
+		return "", nil, usagef("--resume-dir %s: %v", c.ResumeDir, err)
+	}
+	resumed = fmt.Sprintf("%s (%d complete levels)", dir, len(c.resume.Levels))
+	if c.resume.Unfinished {
+		resumed += ", an unfinished run"
+	}
+	return resumed, warnings, nil
 }
 
 func (c *StressCmd) measure(ctx context.Context, d runner.Deps, files *runFiles) (view, error) {
