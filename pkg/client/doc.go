@@ -62,7 +62,10 @@
 // same program with encoding/json and its own two structs (go build
 // -ldflags="-s -w" -trimpath, Go 1.26, openai-go v3.98.0): more than the
 // 20 MB that each whole release binary is held to. openai-go stays the
-// reference the tests hold our requests and decoding to.
+// API's typed vocabulary in the tests, which hold our request bodies to
+// its param types (TestBodyMatchesOpenAIParams) and what we read from a
+// chunk to its ChatCompletionChunk and Completion types
+// (TestChunkFactsMatchOpenAITypes).
 //
 // openai-go's typed stream is not used to read the answer either:
 // Stream.Next decodes each chunk into the full ChatCompletionChunk type
