@@ -59,7 +59,7 @@ func BenchmarkRead(b *testing.B) {
 		res := &http.Response{
 			StatusCode: http.StatusOK,
 			Header:     http.Header{"Content-Type": {"text/event-stream"}},
-			Body:       activityReader{ReadCloser: io.NopCloser(bytes.NewReader(body)), w: dog},
+			Body:       dog.watch(io.NopCloser(bytes.NewReader(body))),
 		}
 		r := result.Request{TargetOutputTokens: chunks} // as Stream sets it from Call.MaxTokens
 		c.read(ctx, ctx, cancel, res, began, nil, &r)

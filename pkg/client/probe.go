@@ -179,7 +179,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, params, dst 
 	}
 	res, err := c.hc.Do(req)
 	if err == nil {
-		res.Body = activityReader{ReadCloser: res.Body, w: dog}
+		res.Body = dog.watch(res.Body)
 	}
 	if err == nil && res.StatusCode >= 300 {
 		body := readExcerpt(res.Body, errorBodyLimit)

@@ -129,7 +129,7 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		fail(&r, class, msg)
 	default:
 		r.HTTPStatus = res.StatusCode
-		res.Body = activityReader{ReadCloser: res.Body, w: dog}
+		res.Body = dog.watch(res.Body)
 		c.read(parent, ctx, stop, res, began, call.OnEvent, &r)
 	}
 	if c.log.Enabled(parent, slog.LevelDebug) {
