@@ -134,3 +134,15 @@ func FuzzChunkScanner(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkScanChunk scans the chunk shapes of real servers, one after
+// another, as a stream's reader does: ns/op is per chunk.
+func BenchmarkScanChunk(b *testing.B) {
+	chunks := [][]byte{[]byte(vllmChunk), []byte(vllmLast), []byte(openaiLogprobs), []byte(sglangChunk), []byte(ollamaChunk), []byte(completionsText)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, ok := scanChunk(chunks[i%len(chunks)]); !ok {
+			b.Fatal("scanChunk gave up on a real server's chunk")
+		}
+	}
+}
