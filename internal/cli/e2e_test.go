@@ -31,7 +31,8 @@ func findCheck(r *validate.Report, title string) (validate.Check, bool) {
 }
 
 // Decode against the simulated engine: TBT in the window equals the
-// engine's own decode step for the batch (within 5 %), at each batch size.
+// engine's own gap between decode steps for the batch (within 5 %), at each
+// batch size.
 // That the step rises with the batch is the cost model's (held to the GPU
 // calibration by pkg/simengine's profile tests); here the steps of batches
 // 1, 4 and 16 differ by 1-4 %, less than the engine's own timing jitter
@@ -54,17 +55,27 @@ func TestDecodeAgainstSim(t *testing.T) {
 	if len(res.Results) != 3 {
 		t.Fatalf("%d rows, want 3", len(res.Results))
 	}
-	// The engine's own decode steps: iterations with no prefill work, by batch.
-	steps := map[int][]float64{}
-	for _, it := range srv.Iterations() {
-		if it.PrefillTokens == 0 && it.DecodeBatch > 0 {
-			steps[it.DecodeBatch] = append(steps[it.DecodeBatch], it.Duration().Seconds())
+	// The engine's own token cadence: the time between the releases of two
+	// decode steps in a row of the same batch (no prefill work), each
+	// release at the step's end plus how late the engine goroutine woke
+	// for it, as TestPrefillAgainstSim takes the first token's. The steps'
+	// nominal length was the truth before; a CI run under load measured
+	// batch 4's TBT P50 at 7.8 ms against 6.6 ms steps, without a record
+	// of when the engine really released its tokens. The client must
+	// measure what the engine did, not what it meant to do.
+	gaps := map[int][]float64{}
+	var prev simengine.Iteration
+	for i, it := range srv.Iterations() {
+		pure := it.PrefillTokens == 0 && it.DecodeBatch > 0
+		if i > 0 && pure && prev.PrefillTokens == 0 && prev.DecodeBatch == it.DecodeBatch {
+			gaps[it.DecodeBatch] = append(gaps[it.DecodeBatch], (it.End + it.Late - prev.End - prev.Late).Seconds())
 		}
+		prev = it
 	}
 	for _, row := range res.Results {
-		truth := metrics.Summarize(steps[row.BatchSize]).Median
+		truth := metrics.Summarize(gaps[row.BatchSize]).Median
 		if got := row.TBT.Median; got < truth*0.95 || got > truth*1.05 {
-			t.Errorf("batch %d: TBT P50 %.3f ms, engine's decode step %.3f ms (±5%%)", row.BatchSize, 1000*got, 1000*truth)
+			t.Errorf("batch %d: TBT P50 %.3f ms, engine's gap between decode steps %.3f ms (±5%%)", row.BatchSize, 1000*got, 1000*truth)
 		}
 		if row.PeakConcurrency != row.BatchSize {
 			t.Errorf("batch %d: peak %d", row.BatchSize, row.PeakConcurrency)
