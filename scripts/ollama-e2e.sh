@@ -313,6 +313,10 @@ run "$work/bin/veeksha.microbench.stress" --api-base "sim:$out" --output-dir "$w
 [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || fail "the predicted stress run exited with status $rc"
 profile="$work/predicted/stress/latest/sim_profile.json"
 [ -s "$profile" ] || fail "the predicted run has no sim_profile.json"
+jq -e '.settings.predicted == true' "$work/predicted/stress/latest/stress_results.json" >/dev/null ||
+	fail "the predicted run's results do not say settings.predicted"
+head -1 "$work/predicted/stress/latest/comparison.csv" | grep -q prediction_error_pct ||
+	fail "the comparison with the measured run is not labelled as prediction error (comparison.csv)"
 echo "fitted profile: $(jq -c '{chunk_size, max_running, cost}' "$profile")"
 echo "fit residuals: $(jq -c '[.fit.prefill[], .fit.decode[] | {point, error_pct: (.error_pct * 10 | round / 10)}]' "$profile")"
 echo "assumed: $(jq -c '.fit.assumed' "$profile")"
