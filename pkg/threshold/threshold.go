@@ -11,12 +11,13 @@ package threshold
 import (
 	"errors"
 	"fmt"
-	"github.com/veeksha-go/veeksha/pkg/metrics"
-	"github.com/veeksha-go/veeksha/pkg/slo"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/veeksha-go/veeksha/pkg/metrics"
+	"github.com/veeksha-go/veeksha/pkg/slo"
 
 	"github.com/veeksha-go/veeksha/pkg/validate"
 )
@@ -75,7 +76,7 @@ type Threshold struct {
 var ops = []string{"<=", ">=", "<", ">"}
 
 // Parse reads expr against the metrics a benchmark has.
-func Parse(expr string, metrics []Metric) (Threshold, error) {
+func Parse(expr string, known Metrics) (Threshold, error) {
 	t := Threshold{Expr: strings.TrimSpace(expr)}
 	i, op := -1, ""
 	for _, o := range ops {
@@ -89,11 +90,11 @@ func Parse(expr string, metrics []Metric) (Threshold, error) {
 	t.Op = op
 	name := strings.ToLower(strings.TrimSpace(t.Expr[:i]))
 	raw := strings.TrimSpace(t.Expr[i+len(op):])
-	k := slices.IndexFunc(metrics, func(m Metric) bool { return m.Name == name })
+	k := slices.IndexFunc(known, func(m Metric) bool { return m.Name == name })
 	if k < 0 {
-		return t, fmt.Errorf("--threshold %q: unknown metric %q (known: %s)", expr, name, Metrics(metrics).Names())
+		return t, fmt.Errorf("--threshold %q: unknown metric %q (known: %s)", expr, name, known.Names())
 	}
-	t.Metric = metrics[k]
+	t.Metric = known[k]
 	v, err := parseValue(raw, t.Metric.Unit)
 	if err != nil {
 		return t, fmt.Errorf("--threshold %q: %w", expr, err)
@@ -103,11 +104,11 @@ func Parse(expr string, metrics []Metric) (Threshold, error) {
 }
 
 // ParseAll parses every expression and reports every problem.
-func ParseAll(exprs []string, metrics []Metric) ([]Threshold, error) {
+func ParseAll(exprs []string, known Metrics) ([]Threshold, error) {
 	var out []Threshold
 	var errs []error
 	for _, e := range exprs {
-		t, err := Parse(e, metrics)
+		t, err := Parse(e, known)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -130,8 +131,8 @@ func RequireSLO(ths []Threshold, hasSLO bool) error {
 
 // ParseFor parses a benchmark's threshold expressions against its metrics
 // and refuses a goodput threshold when the run has no SLO.
-func ParseFor(exprs []string, metrics []Metric, hasSLO bool) ([]Threshold, error) {
-	ths, err := ParseAll(exprs, metrics)
+func ParseFor(exprs []string, known Metrics, hasSLO bool) ([]Threshold, error) {
+	ths, err := ParseAll(exprs, known)
 	if err == nil {
 		err = RequireSLO(ths, hasSLO)
 	}
