@@ -1,7 +1,5 @@
 package client
 
-import "bytes"
-
 // This file holds the allocation-free decoder of stream chunks: it reads
 // only the fields chunkEvent reads and gives up (ok = false) on anything
 // it is not sure encoding/json would read the same way, so that the caller
@@ -67,8 +65,8 @@ func scanChunk(data []byte) (f chunkFacts, ok bool) {
 // top reads the chunk object.
 func (s *chunkScanner) top(f *chunkFacts) bool {
 	var seen uint
-	return s.object(func(key []byte) bool {
-		k, ok := keyIndex(key, topKeys[:], &seen)
+	return s.object(func(key []byte, plain bool) bool {
+		k, ok := keyIndex(key, plain, topKeys[:], &seen)
 		if !ok {
 			return false
 		}
@@ -84,10 +82,11 @@ func (s *chunkScanner) top(f *chunkFacts) bool {
 		case 2: // error: only null is not an error
 			return s.null()
 		case 3: // object: "error" marks an error event
-			raw, ok := s.stringOrNull()
-			return ok && string(raw) != "error" && !hasEscape(raw)
+			raw, plain, ok := s.stringOrNull()
+			// An escaped value might spell "error": left to encoding/json.
+			return ok && plain && string(raw) != "error"
 		case 4: // message: read only with "object":"error"
-			_, ok := s.stringOrNull()
+			_, _, ok := s.stringOrNull()
 			return ok
 		}
 		return s.skip(1)
@@ -124,14 +123,14 @@ func (s *chunkScanner) choices(f *chunkFacts) bool {
 // choice reads one element of choices.
 func (s *chunkScanner) choice(f *chunkFacts) bool {
 	var seen uint
-	return s.object(func(key []byte) bool {
-		k, ok := keyIndex(key, choiceKeys[:], &seen)
+	return s.object(func(key []byte, plain bool) bool {
+		k, ok := keyIndex(key, plain, choiceKeys[:], &seen)
 		if !ok {
 			return false
 		}
 		switch k {
 		case 0: // text
-			raw, ok := s.stringOrNull()
+			raw, _, ok := s.stringOrNull()
 			f.content = f.content || len(raw) > 0
 			return ok
 		case 1: // delta
@@ -149,15 +148,15 @@ func (s *chunkScanner) choice(f *chunkFacts) bool {
 // delta reads a choice's delta object.
 func (s *chunkScanner) delta(f *chunkFacts) bool {
 	var seen uint
-	return s.object(func(key []byte) bool {
-		k, ok := keyIndex(key, deltaKeys[:], &seen)
+	return s.object(func(key []byte, plain bool) bool {
+		k, ok := keyIndex(key, plain, deltaKeys[:], &seen)
 		if !ok {
 			return false
 		}
 		if k < 0 {
 			return s.skip(2)
 		}
-		raw, ok := s.stringOrNull()
+		raw, _, ok := s.stringOrNull()
 		f.content = f.content || len(raw) > 0
 		return ok
 	})
@@ -166,16 +165,11 @@ func (s *chunkScanner) delta(f *chunkFacts) bool {
 // finishReason reads a finish_reason value; only plain ASCII text without
 // escapes is read here (encoding/json rewrites invalid UTF-8).
 func (s *chunkScanner) finishReason(f *chunkFacts) bool {
-	raw, ok := s.stringOrNull()
+	raw, plain, ok := s.stringOrNull()
 	if !ok || len(raw) == 0 {
 		return ok
 	}
-	for _, c := range raw {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	if hasEscape(raw) {
+	if !plain {
 		return false
 	}
 	for _, known := range knownFinish {
@@ -191,8 +185,8 @@ func (s *chunkScanner) finishReason(f *chunkFacts) bool {
 // usage reads the usage object.
 func (s *chunkScanner) usage(f *chunkFacts) bool {
 	var seen uint
-	return s.object(func(key []byte) bool {
-		k, ok := keyIndex(key, usageKeys[:], &seen)
+	return s.object(func(key []byte, plain bool) bool {
+		k, ok := keyIndex(key, plain, usageKeys[:], &seen)
 		if !ok {
 			return false
 		}
@@ -207,21 +201,25 @@ func (s *chunkScanner) usage(f *chunkFacts) bool {
 }
 
 // keyIndex returns the index of key in names, or -1 for a key encoding/json
-// would match to none of them. ok is false for a key the scanner leaves to
-// encoding/json: escaped or non-ASCII (it might fold to a known key), a
-// known key in another case, or a known key seen before in this object
-// (seen has one bit per name).
-func keyIndex(key []byte, names []string, seen *uint) (k int, ok bool) {
-	for _, c := range key {
-		if c >= 0x80 || c == '\\' {
-			return 0, false
-		}
+// would match to none of them. plain is as str reports it. ok is false for
+// a key the scanner leaves to encoding/json: escaped or non-ASCII (it might
+// fold to a known key), a known key in another case, or a known key seen
+// before in this object (seen has one bit per name).
+func keyIndex(key []byte, plain bool, names []string, seen *uint) (k int, ok bool) {
+	if !plain {
+		return 0, false
 	}
 	for i, name := range names {
-		if !asciiEqualFold(key, name) {
+		if len(key) != len(name) {
 			continue
 		}
-		if string(key) != name || *seen&(1<<i) != 0 {
+		if string(key) != name {
+			if asciiEqualFold(key, name) {
+				return 0, false
+			}
+			continue
+		}
+		if *seen&(1<<i) != 0 {
 			return 0, false
 		}
 		*seen |= 1 << i
@@ -248,8 +246,9 @@ func asciiEqualFold(b []byte, name string) bool {
 }
 
 // object reads an object (s is at its '{'), calling member for each key
-// with s at the member's value; member must consume the value.
-func (s *chunkScanner) object(member func(key []byte) bool) bool {
+// (plain as str says) with s at the member's value; member must consume
+// the value.
+func (s *chunkScanner) object(member func(key []byte, plain bool) bool) bool {
 	if !s.eat('{') {
 		return false
 	}
@@ -259,7 +258,7 @@ func (s *chunkScanner) object(member func(key []byte) bool) bool {
 	}
 	for {
 		s.ws()
-		key, ok := s.str()
+		key, plain, ok := s.str()
 		if !ok {
 			return false
 		}
@@ -268,7 +267,7 @@ func (s *chunkScanner) object(member func(key []byte) bool) bool {
 			return false
 		}
 		s.ws()
-		if !member(key) {
+		if !member(key, plain) {
 			return false
 		}
 		s.ws()
@@ -288,10 +287,10 @@ func (s *chunkScanner) skip(depth int) bool {
 	}
 	switch c := s.peek(); {
 	case c == '"':
-		_, ok := s.str()
+		_, _, ok := s.str()
 		return ok
 	case c == '{':
-		return s.object(func([]byte) bool { return s.skip(depth + 1) })
+		return s.object(func([]byte, bool) bool { return s.skip(depth + 1) })
 	case c == '[':
 		s.i++
 		s.ws()
@@ -324,62 +323,98 @@ func (s *chunkScanner) skip(depth int) bool {
 	return false
 }
 
-// str reads a string (s is at its opening quote) and returns its raw
-// bytes, between the quotes. It checks escapes and control characters as
-// encoding/json does.
-func (s *chunkScanner) str() ([]byte, bool) {
-	if !s.eat('"') {
-		return nil, false
-	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+// Classes of bytes inside a JSON string, for str.
+const (
+	strPlain   = iota // printable ASCII other than '"' and '\\'
+	strQuote          // '"': the end of the string
+	strEscape         // '\\': an escape follows
+	strControl        // below 0x20: not allowed in a JSON string
+	strHigh           // 0x80 and above: part of a UTF-8 sequence
+)
+
+// strClass is the class of every byte value. It is never written after
+// its initialisation.
+var strClass = func() (t [256]uint8) {
+	for c := range t {
 		switch {
 		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], true
-		case c < 0x20:
-			return nil, false
+			t[c] = strQuote
 		case c == '\\':
-			if s.i+1 >= len(s.b) {
-				return nil, false
-			}
-			switch s.b[s.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
-			case 'u':
-				if s.i+6 > len(s.b) {
-					return nil, false
-				}
-				for _, h := range s.b[s.i+2 : s.i+6] {
-					if !isHex(h) {
-						return nil, false
-					}
-				}
-				s.i += 6
-			default:
-				return nil, false
-			}
-		default:
-			s.i++
+			t[c] = strEscape
+		case c < 0x20:
+			t[c] = strControl
+		case c >= 0x80:
+			t[c] = strHigh
 		}
 	}
-	return nil, false
-}
+	return t
+}()
 
-// hasEscape reports whether a raw string holds a backslash escape.
-func hasEscape(raw []byte) bool {
-	return bytes.IndexByte(raw, '\\') >= 0
+// str reads a string (s is at its opening quote) and returns its raw
+// bytes, between the quotes. It checks escapes and control characters as
+// encoding/json does. plain reports a string of printable ASCII without
+// escapes, whose raw bytes are its value. The loop works on local copies
+// of the scanner's fields, which the compiler keeps in registers: this is
+// the scanner's innermost loop, over most of a chunk's bytes.
+func (s *chunkScanner) str() (raw []byte, plain, ok bool) {
+	b, i := s.b, s.i
+	if i >= len(b) || b[i] != '"' {
+		return nil, false, false
+	}
+	i++
+	start := i
+	plain = true
+	for i < len(b) {
+		for i < len(b) && strClass[b[i]] == strPlain {
+			i++
+		}
+		if i == len(b) {
+			break
+		}
+		switch strClass[b[i]] {
+		case strQuote:
+			s.i = i + 1
+			return b[start:i], plain, true
+		case strControl:
+			return nil, false, false
+		case strHigh:
+			plain = false
+			i++
+		case strEscape:
+			plain = false
+			if i+1 >= len(b) {
+				return nil, false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return nil, false, false
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !isHex(h) {
+						return nil, false, false
+					}
+				}
+				i += 6
+			default:
+				return nil, false, false
+			}
+		}
+	}
+	return nil, false, false
 }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// stringOrNull reads a string, returning its raw bytes, or null (nil).
-func (s *chunkScanner) stringOrNull() ([]byte, bool) {
+// stringOrNull reads a string, returning its raw bytes, or null (nil,
+// which is plain).
+func (s *chunkScanner) stringOrNull() (raw []byte, plain, ok bool) {
 	if s.null() {
-		return nil, true
+		return nil, true, true
 	}
 	return s.str()
 }
@@ -484,14 +519,26 @@ func (s *chunkScanner) peek() byte {
 	return 0
 }
 
-// ws skips JSON white space.
+// ws skips JSON white space. Chunks rarely hold any, so the first test
+// returns at once on anything above a space.
 func (s *chunkScanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
+	s.skipSpace()
+}
+
+// skipSpace is ws's loop.
+func (s *chunkScanner) skipSpace() {
+	b, i := s.b, s.i
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
+			s.i = i
 			return
 		}
 	}
+	s.i = i
 }
