@@ -282,3 +282,24 @@ func TestParseScenarios(t *testing.T) {
 		})
 	}
 }
+
+func TestSummarizeRounds(t *testing.T) {
+	t.Parallel()
+	bare := map[int]float64{1: 1, 2: 2, 3: 4, 4: 0}
+	client := map[int]float64{1: 1.2, 2: 3, 3: 4, 4: 1, 5: 9}
+	s := summarizeRounds(bare, client)
+	// Rounds 1-3 pair up; round 4's bare value is 0 and round 5 has no
+	// bare run: no ratio for them.
+	if want := []float64{1.2, 1.5, 1}; !slices.Equal(s.ratios, want) {
+		t.Errorf("ratios = %v, want %v", s.ratios, want)
+	}
+	if s.within() != 2 {
+		t.Errorf("within = %d, want 2 (1.2 and 1.0 are at most %.2f)", s.within(), ratioTarget)
+	}
+	if s.bare != 1.5 || s.client != 3 {
+		t.Errorf("medians = %v and %v, want 1.5 (of 0, 1, 2, 4) and 3 (of 1, 1.2, 3, 4, 9)", s.bare, s.client)
+	}
+	if got := median(nil); got != 0 {
+		t.Errorf("median(nil) = %v, want 0", got)
+	}
+}

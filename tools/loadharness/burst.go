@@ -346,6 +346,7 @@ func (bb *bareBurster) one(ctx context.Context, began time.Time) (t burstTimes) 
 
 // burstRow is one burst measurement: a burst size read by one reader.
 type burstRow struct {
+	Round      int         `json:"round"` // 1 to -rounds
 	Streams    int         `json:"streams"`
 	Reader     string      `json:"reader"`
 	Worker     burstResult `json:"worker"`
@@ -404,10 +405,11 @@ func printBursts(w io.Writer, o options, rows []burstRow) {
 	}
 	fmt.Fprintf(w, "\nbursts: N requests released together, engine TTFT %v, %d measured bursts each after a warm-up burst, %d-byte prompts; %d CPUs, %s, %s\n",
 		o.burstTTFT, o.burstRepeat, o.burstPrompt, runtime.NumCPU(), runtime.Version(), pin)
-	bare := map[int]burstResult{}
+	type key struct{ round, streams int }
+	bare := map[key]burstResult{}
 	for _, r := range rows {
 		if r.Reader == "bare" && r.Err == "" {
-			bare[r.Streams] = r.Worker
+			bare[key{r.Round, r.Streams}] = r.Worker
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -416,12 +418,12 @@ func printBursts(w io.Writer, o options, rows []burstRow) {
 	for _, r := range rows {
 		x := r.Worker
 		ratio := func(a, b float64) string {
-			if b0, ok := bare[r.Streams]; !ok || r.Reader == "bare" || b <= 0 || b0.Config.Streams == 0 {
+			if b0, ok := bare[key{r.Round, r.Streams}]; !ok || r.Reader == "bare" || b <= 0 || b0.Config.Streams == 0 {
 				return "–"
 			}
 			return fmt.Sprintf("%.2f", a/b)
 		}
-		b := bare[r.Streams]
+		b := bare[key{r.Round, r.Streams}]
 		errs := strconv.Itoa(x.Errors)
 		if r.Err != "" {
 			errs = "run failed"

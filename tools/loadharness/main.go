@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rows, bursts, err := orchestrate(ctx, o, stderr)
 	printTables(stdout, o, rows)
 	printBursts(stdout, o, bursts)
+	if o.rounds > 1 {
+		printRounds(stdout, rows, bursts)
+	}
 	if o.jsonOut != "" {
 		if werr := writeJSON(o.jsonOut, o, rows, bursts); werr != nil {
 			err = errors.Join(err, werr)
@@ -114,6 +117,7 @@ type options struct {
 	engine    string
 	jsonOut   string
 	profile   string // directory for worker profiles; "" = none
+	rounds    int    // every measurement this many times, readers alternating
 
 	bursts      []int // burst sizes; none when empty
 	burstTTFT   time.Duration
@@ -143,6 +147,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.engine, "simengine", "", "prebuilt tools/simengine binary (default: build it with the go command)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every result to this JSON file")
 	fs.StringVar(&o.profile, "profile", "", "write each worker's CPU and mid-run heap profiles (pprof) into this directory")
+	fs.IntVar(&o.rounds, "rounds", 1, "run every scenario and burst size this many times, the readers alternating, and summarize the rounds (medians, and the client's ratio to the bare reader per round)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -162,6 +167,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-bursts: %q is not a positive number of requests", f)
 		}
 		o.bursts = append(o.bursts, n)
+	}
+	if o.rounds < 1 {
+		return o, fmt.Errorf("-rounds %d: want at least 1", o.rounds)
 	}
 	if o.burstTTFT < 0 || o.burstRepeat < 1 || o.burstPrompt < 1 {
 		return o, fmt.Errorf("-burst-ttft %v must not be negative, -burst-repeat %d and -burst-prompt-bytes %d positive", o.burstTTFT, o.burstRepeat, o.burstPrompt)
@@ -186,6 +194,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 
 // row is one measurement: a scenario read by one reader.
 type row struct {
+	Round      int          `json:"round"` // 1 to -rounds
 	Scenario   scenario     `json:"scenario"`
 	Reader     string       `json:"reader"`
 	Worker     workerResult `json:"worker"`
@@ -225,30 +234,34 @@ func orchestrate(ctx context.Context, o options, stderr io.Writer) ([]row, []bur
 		wcpu, ecpu = workerCPU, engineCPU
 	}
 	var rows []row
-	var errs []error
-	for _, sc := range o.scenarios {
-		for _, rd := range o.readers {
-			if ctx.Err() != nil {
-				return rows, nil, errors.Join(append(errs, ctx.Err())...)
-			}
-			r := measureOne(ctx, o, sc, rd, self, wcpu, ecpu, stderr)
-			if r.Err != "" {
-				errs = append(errs, fmt.Errorf("%s %s: %s", sc, rd, r.Err))
-			}
-			rows = append(rows, r)
-		}
-	}
 	var bursts []burstRow
-	for _, n := range o.bursts {
-		for _, rd := range o.readers {
-			if ctx.Err() != nil {
-				return rows, bursts, errors.Join(append(errs, ctx.Err())...)
+	var errs []error
+	for round := 1; round <= o.rounds; round++ {
+		for _, sc := range o.scenarios {
+			for _, rd := range o.readers {
+				if ctx.Err() != nil {
+					return rows, bursts, errors.Join(append(errs, ctx.Err())...)
+				}
+				r := measureOne(ctx, o, sc, rd, self, wcpu, ecpu, stderr)
+				r.Round = round
+				if r.Err != "" {
+					errs = append(errs, fmt.Errorf("%s %s: %s", sc, rd, r.Err))
+				}
+				rows = append(rows, r)
 			}
-			r := measureBurst(ctx, o, n, rd, self, wcpu, ecpu, stderr)
-			if r.Err != "" {
-				errs = append(errs, fmt.Errorf("burst %d %s: %s", n, rd, r.Err))
+		}
+		for _, n := range o.bursts {
+			for _, rd := range o.readers {
+				if ctx.Err() != nil {
+					return rows, bursts, errors.Join(append(errs, ctx.Err())...)
+				}
+				r := measureBurst(ctx, o, n, rd, self, wcpu, ecpu, stderr)
+				r.Round = round
+				if r.Err != "" {
+					errs = append(errs, fmt.Errorf("burst %d %s: %s", n, rd, r.Err))
+				}
+				bursts = append(bursts, r)
 			}
-			bursts = append(bursts, r)
 		}
 	}
 	return rows, bursts, errors.Join(errs...)
