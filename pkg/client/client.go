@@ -83,12 +83,16 @@ type Config struct {
 // Client sends streamed completions to one server. It is safe for
 // concurrent use. Each Client owns one HTTP transport; call Close when done.
 type Client struct {
-	cfg      Config
-	base     *url.URL
-	path     string // "chat/completions" or "completions", relative to base
-	url      string // the absolute URL of path
-	tr       *http.Transport
-	hc       *http.Client
+	cfg  Config
+	base *url.URL
+	path string // "chat/completions" or "completions", relative to base
+	url  string // the absolute URL of path
+	tr   *http.Transport
+	hc   *http.Client
+	// streams sends every request, through hc or (streams) directly: the
+	// wire transport for an http base URL (wire), else tr.
+	streams  http.RoundTripper
+	wire     *wireTransport
 	log      *slog.Logger
 	timeout  time.Duration // inactivity
 	deadline time.Duration // total, 0 for none
@@ -127,7 +131,12 @@ func New(cfg Config) (*Client, error) {
 	c.tr = newTransport(cfg.MaxConcurrency)
 	// No Timeout, which would cut long streams: each request has its
 	// own inactivity watchdog (RequestTimeout) and optional deadline.
-	c.hc = &http.Client{Transport: c.tr}
+	c.streams = c.tr
+	if base.Scheme == "http" {
+		c.wire = newWireTransport(cfg.MaxConcurrency)
+		c.streams = c.wire
+	}
+	c.hc = &http.Client{Transport: c.streams}
 	return c, nil
 }
 
@@ -201,13 +210,14 @@ func newTransport(maxConcurrency int) *http.Transport {
 // an API key), User-Agent and, for completions, X-Request-Id. Nothing is
 // taken from the environment.
 func (c *Client) newRequest(ctx context.Context, method, url, accept string, body []byte) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Body = requestBody{bytes.NewReader(body), body}
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return requestBody{bytes.NewReader(body), body}, nil }
 	}
 	h := make(http.Header, 6)
 	h["Accept"] = []string{accept}
@@ -222,10 +232,22 @@ func (c *Client) newRequest(ctx context.Context, method, url, accept string, bod
 	return req, nil
 }
 
+// requestBody is a request body whose bytes the wire transport writes as
+// they are, without reading them into a copy.
+type requestBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (requestBody) Close() error { return nil }
+
 // Close closes the Client's idle connections. Requests in flight are not
 // affected.
 func (c *Client) Close() {
 	c.tr.CloseIdleConnections()
+	if c.wire != nil {
+		c.wire.CloseIdleConnections()
+	}
 }
 
 // BaseURL returns the effective base URL requests go to (with a trailing

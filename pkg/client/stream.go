@@ -119,7 +119,11 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 		r.RetryAfter = retryAfter(res.Header.Get("Retry-After"), time.Now())
 		body := readExcerpt(res.Body, errorBodyLimit)
 		r.End = time.Since(began)
-		fail(&r, result.ErrHTTPStatus, fmt.Sprintf("HTTP %d: %s", res.StatusCode, errorMessage(body)))
+		msg := fmt.Sprintf("HTTP %d: %s", res.StatusCode, errorMessage(body))
+		if loc := res.Header.Get("Location"); res.StatusCode < 400 && loc != "" {
+			msg = fmt.Sprintf("HTTP %d, redirect to %s (not followed: use that URL as the base URL): %s", res.StatusCode, loc, errorMessage(body))
+		}
+		fail(&r, result.ErrHTTPStatus, msg)
 	case err != nil:
 		r.End = time.Since(began)
 		class, msg := c.classify(parent, ctx, err, "before the response headers")
@@ -155,7 +159,10 @@ func (c *Client) send(ctx context.Context, call Call, began time.Time, r *result
 	}
 	req.Header["X-Request-Id"] = []string{c.requestID(call.Seq)}
 	r.Sent = time.Since(began)
-	res, err := c.hc.Do(req)
+	// The transport itself, not an http.Client: a redirect is not
+	// followed (its round trip would be measured as the server's time)
+	// but recorded as the HTTP status it is.
+	res, err := c.streams.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
