@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ func (t *wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	trace := httptrace.ContextClientTrace(ctx)
-	addr := hostPort(req.URL.Host)
+	addr := hostPort(req.URL)
 	if trace != nil && trace.GetConn != nil {
 		trace.GetConn(addr)
 	}
@@ -235,12 +236,14 @@ func (t *wireTransport) CloseIdleConnections() {
 	}
 }
 
-// hostPort is host with the http default port when it has none.
-func hostPort(host string) string {
-	if _, _, err := net.SplitHostPort(host); err == nil {
-		return host
+// hostPort is the address to dial for u: its host and port, the http
+// default port when it has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
 	}
-	return net.JoinHostPort(host, "80")
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // writeRequest writes req's request line, headers and body: the headers

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -409,6 +410,25 @@ func TestChunkSize(t *testing.T) {
 		got, err := chunkSize([]byte(tt.line))
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("chunkSize(%q) = %d, %v; want %d, ok %v", tt.line, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"http://localhost:8000/v1": "localhost:8000",
+		"http://localhost/v1":      "localhost:80",
+		"http://[::1]:8000/v1":     "[::1]:8000",
+		"http://[::1]/v1":          "[::1]:80",
+		"http://10.0.0.1/v1":       "10.0.0.1:80",
+	} {
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hostPort(u); got != want {
+			t.Errorf("hostPort(%s) = %q, want %q", in, got, want)
 		}
 	}
 }
