@@ -90,7 +90,8 @@ type Client struct {
 	tr   *http.Transport
 	hc   *http.Client
 	// streams sends every request, through hc or (streams) directly: the
-	// wire transport for an http base URL (wire), else tr.
+	// wire transport for an http base URL (wire) where it is supported,
+	// else tr.
 	streams  http.RoundTripper
 	wire     *wireTransport
 	log      *slog.Logger
@@ -132,7 +133,7 @@ func New(cfg Config) (*Client, error) {
 	// No Timeout, which would cut long streams: each request has its
 	// own inactivity watchdog (RequestTimeout) and optional deadline.
 	c.streams = c.tr
-	if base.Scheme == "http" {
+	if base.Scheme == "http" && wireSupported {
 		c.wire = newWireTransport(cfg.MaxConcurrency)
 		c.streams = c.wire
 	}

@@ -95,7 +95,11 @@
 // core) that cost 1.5 µs more CPU per chunk than reading the connection
 // directly, and the client fell behind a server that writes its chunks
 // faster than that. An https base URL goes through a net/http Transport
-// (HTTP/1.1 as well). Neither follows a redirect: its extra round trip
+// (HTTP/1.1 as well), and so does every URL on systems where an idle
+// connection cannot be checked without reading it (Windows): before a
+// pooled connection is reused, the wire transport peeks at its socket, so
+// that a connection the server closed while idle (uvicorn closes them after
+// 5 s) is never sent a request. Neither follows a redirect: its extra round trip
 // would be measured as the server's, so a 3xx is recorded as the HTTP
 // status it is, with its Location in the message.
 //

@@ -4,6 +4,10 @@ package client
 
 import "net"
 
-// connAlive cannot peek at a socket here: an idle connection is taken to
-// be alive, and a request on one the server has closed fails.
+// wireSupported: connAlive cannot peek at a socket here, so a connection
+// the server closed while idle would be found only by the request sent on
+// it. net/http's Transport, which watches its idle connections, is used
+// for http base URLs too.
+const wireSupported = false
+
 func connAlive(net.Conn) bool { return true }

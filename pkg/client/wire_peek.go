@@ -8,6 +8,10 @@ import (
 	"syscall"
 )
 
+// wireSupported: connAlive can tell a connection the server closed while it
+// was idle, so the wire transport is used for http base URLs.
+const wireSupported = true
+
 // connAlive reports whether an idle connection can take a request: the
 // server has not closed it (a keep-alive timeout, as uvicorn's 5 s) and
 // has sent nothing unasked. It peeks at the socket without waiting: one

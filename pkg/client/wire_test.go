@@ -111,6 +111,15 @@ func readRawRequest(br *bufio.Reader) (rawRequest, error) {
 	return req, err
 }
 
+// needWire skips a test of the wire transport where the Client does not
+// use it.
+func needWire(t *testing.T) {
+	t.Helper()
+	if !wireSupported {
+		t.Skip("the wire transport is not used on this system")
+	}
+}
+
 // sseTokens is the event stream of n content chunks, the last with
 // finish_reason "length", then [DONE].
 func sseTokens(n int) string {
@@ -160,6 +169,7 @@ func streamOnce(t *testing.T, c *Client, maxTokens int) result.Request {
 // Prepare serialized.
 func TestWireRequest(t *testing.T) {
 	t.Parallel()
+	needWire(t)
 	srv := newRawServer(t, func(int) string {
 		return sseHead + "Transfer-Encoding: chunked\r\n\r\n" + chunked(sseTokens(2), nil, hexSize, "")
 	})
@@ -203,6 +213,7 @@ func TestWireRequest(t *testing.T) {
 // and checks which framings leave the connection for the next request.
 func TestWireBodies(t *testing.T) {
 	t.Parallel()
+	needWire(t)
 	events := sseTokens(3)
 	tests := []struct {
 		name     string
@@ -244,6 +255,7 @@ func TestWireBodies(t *testing.T) {
 // went wrong, after the tokens that did arrive.
 func TestWireBroken(t *testing.T) {
 	t.Parallel()
+	needWire(t)
 	events := sseTokens(3)
 	first := events[:strings.Index(events, "\n\n")+2]
 	tests := []struct {
@@ -283,6 +295,7 @@ func TestWireBroken(t *testing.T) {
 // idle (a keep-alive timeout) is not used for the next request.
 func TestWireStaleConnection(t *testing.T) {
 	t.Parallel()
+	needWire(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +342,7 @@ func TestWireStaleConnection(t *testing.T) {
 // TestWireRedirect: a redirect is recorded, not followed.
 func TestWireRedirect(t *testing.T) {
 	t.Parallel()
+	needWire(t)
 	srv := newRawServer(t, func(int) string {
 		return "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://elsewhere/v1/chat/completions\r\nContent-Length: 0\r\n\r\n"
 	})
@@ -350,6 +364,7 @@ func TestWireRedirect(t *testing.T) {
 // (an API key with a line break) is refused, not written.
 func TestWireInvalidHeader(t *testing.T) {
 	t.Parallel()
+	needWire(t)
 	srv := newRawServer(t, func(int) string { return sseHead + "Content-Length: 0\r\n\r\n" })
 	c, err := New(Config{BaseURL: srv.url, Model: "m", APIKey: "k\r\nX-Evil: 1"})
 	if err != nil {
