@@ -81,7 +81,8 @@ type Config struct {
 }
 
 // Client sends streamed completions to one server. It is safe for
-// concurrent use. Each Client owns one HTTP transport; call Close when done.
+// concurrent use. Each Client owns its HTTP transport and connections;
+// call Close when done.
 type Client struct {
 	cfg  Config
 	base *url.URL
@@ -89,9 +90,9 @@ type Client struct {
 	url  string // the absolute URL of path
 	tr   *http.Transport
 	hc   *http.Client
-	// streams sends every request, through hc or (streams) directly: the
-	// wire transport for an http base URL (wire) where it is supported,
-	// else tr.
+	// streams is the transport of every request (through hc for the
+	// set-up requests, directly for the streams): the wire transport
+	// (wire) for an http base URL where it is supported, else tr.
 	streams  http.RoundTripper
 	wire     *wireTransport
 	log      *slog.Logger
