@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// wireTransport sends the streamed requests of a plain-http Client: HTTP/1.1
+// wireTransport sends the requests of a plain-http Client: HTTP/1.1
 // written and read by this package over pooled TCP connections, so that a
 // stream's bytes go from the socket to the event reader through one buffer
 // and one chunked-encoding decoder. net/http's Transport reads every chunk
@@ -27,8 +27,8 @@ import (
 // wrappers, its chunked reader and a second buffer) and keeps two goroutines
 // per connection; at a few thousand chunks per second on one core that is
 // measurable lag in every token time (tools/loadharness: 1.5 µs per chunk,
-// README "The client's own overhead"). https streams, and every request
-// that is not a stream, still go through net/http.
+// README "The client's own overhead"). An https Client, and any Client
+// where wireSupported is false, uses net/http's Transport instead.
 //
 // What it does: HTTP/1.1 keep-alive with an idle pool (most recently used
 // first, at most maxIdle, none idle longer than idleTimeout, and a
@@ -45,9 +45,8 @@ type wireTransport struct {
 	maxIdle     int
 	idleTimeout time.Duration
 
-	mu     sync.Mutex
-	idle   map[string][]*wireConn // by host:port, most recently used last
-	closed bool
+	mu   sync.Mutex
+	idle map[string][]*wireConn // by host:port, most recently used last
 }
 
 // maxHeaderBytes bounds a response's status line and headers, as net/http's
@@ -208,10 +207,10 @@ func (t *wireTransport) popIdle(addr string) *wireConn {
 	return wc
 }
 
-// putIdle pools wc, or closes it when the pool is full or closed.
+// putIdle pools wc, or closes it when the pool is full.
 func (t *wireTransport) putIdle(wc *wireConn) {
 	t.mu.Lock()
-	if !t.closed && len(t.idle[wc.addr]) < t.maxIdle {
+	if len(t.idle[wc.addr]) < t.maxIdle {
 		wc.idleSince = time.Now()
 		t.idle[wc.addr] = append(t.idle[wc.addr], wc)
 		wc = nil
