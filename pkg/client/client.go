@@ -138,7 +138,12 @@ func New(cfg Config) (*Client, error) {
 		c.wire = newWireTransport(cfg.MaxConcurrency)
 		c.streams = c.wire
 	}
-	c.hc = &http.Client{Transport: c.streams}
+	c.hc = &http.Client{
+		Transport: c.streams,
+		// A redirect is answered as the status it is, as a stream's is:
+		// the base URL should name the server itself.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	return c, nil
 }
 

@@ -32,7 +32,9 @@ import (
 //
 // What it does: HTTP/1.1 keep-alive with an idle pool (most recently used
 // first, at most maxIdle, none idle longer than idleTimeout, and a
-// connection the server has closed while idle is never reused), request
+// connection the server has closed while idle is never reused; one it
+// closes between that check and the request fails the request, as with
+// net/http, since a POST is not resent), request
 // cancellation through the request's context (the connection is closed),
 // 1xx answers skipped, response headers bounded by maxHeaderBytes, chunked,
 // Content-Length and read-until-close bodies, and the httptrace hooks
@@ -102,6 +104,7 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 // when the body was read to its end.
 func (t *wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" {
+		closeBody(req)
 		return nil, fmt.Errorf("client: the wire transport speaks plain http, not %q", req.URL.Scheme)
 	}
 	ctx := req.Context()
@@ -112,6 +115,7 @@ func (t *wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	wc, reused, idleFor, err := t.conn(ctx, addr)
 	if err != nil {
+		closeBody(req)
 		return nil, err
 	}
 	if trace != nil && trace.GotConn != nil {
@@ -121,6 +125,7 @@ func (t *wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// read in progress; the context says why.
 	stop := context.AfterFunc(ctx, func() { wc.conn.Close() })
 	fail := func(err error) (*http.Response, error) {
+		closeBody(req)
 		stop()
 		wc.conn.Close()
 		if ctx.Err() != nil {
@@ -183,7 +188,12 @@ func (t *wireTransport) conn(ctx context.Context, addr string) (wc *wireConn, re
 		if idleFor <= t.idleTimeout && wc.br.Buffered() == 0 && connAlive(wc.conn) {
 			return wc, true, idleFor, nil
 		}
-		wc.conn.Close()
+		// The pool gives the most recently used connection first: the
+		// ones left have been idle longer, past the server's keep-alive
+		// timeout too. Dropping them all (closed off the request's path)
+		// saves this request a check of each.
+		t.dropIdle(addr, wc)
+		break
 	}
 	conn, err := t.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -207,6 +217,21 @@ func (t *wireTransport) popIdle(addr string) *wireConn {
 	return wc
 }
 
+// dropIdle closes dead and every idle connection to addr, in a goroutine
+// of its own.
+func (t *wireTransport) dropIdle(addr string, dead *wireConn) {
+	t.mu.Lock()
+	old := t.idle[addr]
+	delete(t.idle, addr)
+	t.mu.Unlock()
+	go func() {
+		dead.conn.Close()
+		for _, wc := range old {
+			wc.conn.Close()
+		}
+	}()
+}
+
 // putIdle pools wc, or closes it when the pool is full.
 func (t *wireTransport) putIdle(wc *wireConn) {
 	t.mu.Lock()
@@ -221,8 +246,9 @@ func (t *wireTransport) putIdle(wc *wireConn) {
 	}
 }
 
-// CloseIdleConnections closes the pooled connections; connections in use
-// are closed when their response ends.
+// CloseIdleConnections closes the pooled connections. Connections in use
+// go back to the pool when their response ends, as with net/http: the
+// Client may go on sending (WithModel shares the transport).
 func (t *wireTransport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
@@ -232,6 +258,13 @@ func (t *wireTransport) CloseIdleConnections() {
 		for _, wc := range list {
 			wc.conn.Close()
 		}
+	}
+}
+
+// closeBody closes req's body, as a RoundTripper must, also on failure.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
 	}
 }
 
@@ -321,6 +354,8 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 }
 
 // wireBody is a response body read straight from its connection's buffer.
+// Read and Close must be called from one goroutine (the Client reads each
+// stream in one); the request's context, not Close, aborts a read.
 type wireBody struct {
 	t    *wireTransport
 	wc   *wireConn
@@ -341,6 +376,9 @@ func (b *wireBody) Read(p []byte) (int, error) {
 	if b.closed {
 		return 0, errors.New("read of a closed response body")
 	}
+	if len(p) == 0 {
+		return 0, nil // nothing asked: no framing is read, nothing waited for
+	}
 	for b.err == nil && !b.done {
 		if b.chunked && b.left == 0 {
 			if err := b.nextChunk(); err != nil {
@@ -348,9 +386,6 @@ func (b *wireBody) Read(p []byte) (int, error) {
 				break
 			}
 			continue
-		}
-		if len(p) == 0 {
-			return 0, nil
 		}
 		want := int64(len(p))
 		if b.left >= 0 {
@@ -368,7 +403,11 @@ func (b *wireBody) Read(p []byte) (int, error) {
 		case err != nil:
 			b.err = err
 		case !b.chunked && b.left == 0:
+			// The last bytes of a Content-Length body come with io.EOF,
+			// so a caller that stops at them still frees the connection.
 			b.done = true
+			b.release()
+			return n, io.EOF
 		}
 		if n > 0 {
 			return n, nil
@@ -484,7 +523,11 @@ func (b *wireBody) Close() error {
 		return nil
 	}
 	b.closed = true
-	if b.wc != nil {
+	switch {
+	case b.wc == nil:
+	case b.done:
+		b.release()
+	default:
 		b.stop()
 		b.wc.conn.Close()
 		b.wc = nil

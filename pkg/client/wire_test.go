@@ -447,3 +447,38 @@ func TestHostPort(t *testing.T) {
 		}
 	}
 }
+
+// TestWireExactRead: a caller that reads exactly a Content-Length body and
+// closes it frees the connection for the next request; a zero-length read
+// returns at once.
+func TestWireExactRead(t *testing.T) {
+	t.Parallel()
+	needWire(t)
+	srv := newRawServer(t, func(int) string { return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" })
+	c, err := New(Config{BaseURL: srv.url, Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 2 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.url+"/models", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.wire.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := res.Body.Read(nil); n != 0 || err != nil {
+			t.Errorf("request %d: Read(nil) = %d, %v; want 0, nil", i, n, err)
+		}
+		b := make([]byte, 5)
+		if _, err := io.ReadFull(res.Body, b); err != nil || string(b) != "hello" {
+			t.Fatalf("request %d: body %q, %v", i, b, err)
+		}
+		res.Body.Close()
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("two exactly read bodies used %d connections, want 1", n)
+	}
+}
