@@ -73,51 +73,57 @@ func summarizeRounds(bare, client map[int]float64) roundSummary {
 // printRounds writes the summary of -rounds for the steady scenarios and
 // the bursts.
 func printRounds(w io.Writer, rows []row, bursts []burstRow) {
+	var steady []measured[workerResult]
+	var burst []measured[burstResult]
 	rounds := 0
 	for _, r := range rows {
 		rounds = max(rounds, r.Round)
+		if r.Err == "" {
+			steady = append(steady, measured[workerResult]{r.Scenario.String(), r.Reader, r.Round, r.Worker})
+		}
 	}
 	for _, r := range bursts {
 		rounds = max(rounds, r.Round)
+		if r.Err == "" {
+			burst = append(burst, measured[burstResult]{fmt.Sprintf("burst %d", r.Streams), r.Reader, r.Round, r.Worker})
+		}
 	}
 	fmt.Fprintf(w, "\nover %d rounds (readers alternating): each reader's median, the ratio of the medians, and the client's ratio to the bare reader of each round; target ≤ %.2f×\n", rounds, ratioTarget)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tfigure\tbare\tclient\t× bare\tper round\twithin\t")
-	var scenarios []scenario
-	for _, r := range rows {
-		if !slices.Contains(scenarios, r.Scenario) {
-			scenarios = append(scenarios, r.Scenario)
+	printFigures(tw, steady, steadyFigures)
+	printFigures(tw, burst, burstFigures)
+	_ = tw.Flush()
+}
+
+// measured is one reader's measurement of one scenario in one round.
+type measured[T any] struct {
+	scenario string // as printed: "1000x50", "burst 500"
+	reader   string
+	round    int
+	x        T
+}
+
+// printFigures writes a line per scenario (in the order first measured)
+// and figure: the readers' values paired by round.
+func printFigures[T any](tw io.Writer, runs []measured[T], figures []figure[T]) {
+	var scenarios []string
+	for _, m := range runs {
+		if !slices.Contains(scenarios, m.scenario) {
+			scenarios = append(scenarios, m.scenario)
 		}
 	}
 	for _, sc := range scenarios {
-		for _, f := range steadyFigures {
+		for _, f := range figures {
 			by := map[string]map[int]float64{"bare": {}, "client": {}}
-			for _, r := range rows {
-				if r.Scenario == sc && r.Err == "" && by[r.Reader] != nil {
-					by[r.Reader][r.Round] = f.get(r.Worker)
+			for _, m := range runs {
+				if m.scenario == sc && by[m.reader] != nil {
+					by[m.reader][m.round] = f.get(m.x)
 				}
 			}
-			printRoundLine(tw, sc.String(), f.name, summarizeRounds(by["bare"], by["client"]))
+			printRoundLine(tw, sc, f.name, summarizeRounds(by["bare"], by["client"]))
 		}
 	}
-	var sizes []int
-	for _, r := range bursts {
-		if !slices.Contains(sizes, r.Streams) {
-			sizes = append(sizes, r.Streams)
-		}
-	}
-	for _, n := range sizes {
-		for _, f := range burstFigures {
-			by := map[string]map[int]float64{"bare": {}, "client": {}}
-			for _, r := range bursts {
-				if r.Streams == n && r.Err == "" && by[r.Reader] != nil {
-					by[r.Reader][r.Round] = f.get(r.Worker)
-				}
-			}
-			printRoundLine(tw, fmt.Sprintf("burst %d", n), f.name, summarizeRounds(by["bare"], by["client"]))
-		}
-	}
-	_ = tw.Flush()
 }
 
 func printRoundLine(tw io.Writer, what, name string, s roundSummary) {
