@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -66,16 +65,13 @@ func serveCanned(conn net.Conn, response []byte) {
 // chunkedSSE is an HTTP/1.1 200 response carrying body as one
 // chunked-encoding chunk per SSE event.
 func chunkedSSE(body []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	var sizes []int
 	for _, ev := range bytes.SplitAfter(body, []byte("\n\n")) {
-		if len(ev) == 0 {
-			continue
+		if len(ev) > 0 {
+			sizes = append(sizes, len(ev))
 		}
-		fmt.Fprintf(&b, "%x\r\n%s\r\n", len(ev), ev)
 	}
-	b.WriteString("0\r\n\r\n")
-	return b.Bytes()
+	return []byte(sseHead + "Transfer-Encoding: chunked\r\n\r\n" + chunked(string(body), sizes, hexSize, ""))
 }
 
 // BenchmarkRequest measures what one short streamed request costs the
