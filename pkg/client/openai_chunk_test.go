@@ -53,7 +53,7 @@ func TestChunkFactsMatchOpenAITypes(t *testing.T) {
 
 func checkScan(t *testing.T, data string, want chunkFacts) {
 	t.Helper()
-	got, ok := scanChunk([]byte(data))
+	got, ok := scanChunk([]byte(data), nil)
 	if !ok {
 		got, _, _ = decodeChunk([]byte(data))
 	}

@@ -4,7 +4,10 @@ package client
 // only the fields chunkEvent reads and gives up (ok = false) on anything
 // it is not sure encoding/json would read the same way, so that the caller
 // can fall back to encoding/json. FuzzChunkScanner checks the two against
-// each other.
+// each other, FuzzChunkPrefix a chunk read after another against the same
+// chunk read alone.
+
+import "bytes"
 
 // chunkFacts is what one stream chunk tells the client.
 type chunkFacts struct {
@@ -42,17 +45,60 @@ var knownFinish = [...]string{"stop", "length", "tool_calls", "content_filter", 
 type chunkScanner struct {
 	b []byte
 	i int
+	// keyAt is where the key of the member being read starts (its
+	// opening quote), set by members.
+	keyAt int
+}
+
+// chunkPrefix remembers the start of a stream's last chunk up to its
+// first member that tells something (choices or usage): the members
+// before it (id, object, created, model…) are the same bytes in every
+// chunk of a stream, and reading them is about a third of the work. A
+// chunk that starts with the same bytes is read from that point, with
+// the keys seen before it: the scanner is a function of the bytes it
+// has read, so its state there is the one it had in the last chunk.
+// The zero value remembers nothing.
+type chunkPrefix struct {
+	b    []byte // the bytes before the member, white space included
+	seen uint   // topKeys bits of the members in b
+}
+
+// maxChunkPrefix bounds how much of a chunk a chunkPrefix keeps.
+const maxChunkPrefix = 512
+
+// prefixMark is where a scan found its first member that tells
+// something; at < 0 when it found none.
+type prefixMark struct {
+	at   int
+	seen uint
 }
 
 // scanChunk decodes data without allocating (except for a finish_reason
-// outside knownFinish). ok is false when data is not a JSON object this
+// outside knownFinish, and when prefix first remembers a chunk's start). ok is false when data is not a JSON object this
 // scanner can read exactly as encoding/json reads it into chunkEvent, or
 // when it carries a server error; the caller then decodes it with
 // encoding/json.
-func scanChunk(data []byte) (f chunkFacts, ok bool) {
+//
+// prefix, when non-nil, is the stream's chunkPrefix: data is read from
+// the end of the remembered bytes when it starts with them, and a chunk
+// read from its start is remembered for the next one. The result is the
+// same either way.
+func scanChunk(data []byte, prefix *chunkPrefix) (f chunkFacts, ok bool) {
 	s := chunkScanner{b: data}
-	s.ws()
-	if s.peek() != '{' || !s.top(&f) {
+	if prefix != nil && len(prefix.b) > 0 && bytes.HasPrefix(data, prefix.b) {
+		s.i = len(prefix.b)
+		ok = s.top(&f, true, prefix.seen, nil)
+	} else {
+		mark := prefixMark{at: -1}
+		s.ws()
+		ok = s.peek() == '{' && s.top(&f, false, 0, &mark)
+		s.ws()
+		if ok && s.i == len(s.b) && prefix != nil && 0 < mark.at && mark.at <= maxChunkPrefix {
+			prefix.b = append(prefix.b[:0], data[:mark.at]...)
+			prefix.seen = mark.seen
+		}
+	}
+	if !ok {
 		return chunkFacts{}, false
 	}
 	s.ws()
@@ -62,13 +108,20 @@ func scanChunk(data []byte) (f chunkFacts, ok bool) {
 	return f, true
 }
 
-// top reads the chunk object.
-func (s *chunkScanner) top(f *chunkFacts) bool {
-	var seen uint
-	return s.object(func(key []byte, plain bool) bool {
+// top reads the chunk object: from its '{', or with resume from a member
+// boundary inside it (after a ',' and any white space), seen holding the
+// bits of the keys read before. mark, when non-nil, records the boundary
+// before the first member that tells something (choices or usage) and
+// the keys seen before it.
+func (s *chunkScanner) top(f *chunkFacts, resume bool, seen uint, mark *prefixMark) bool {
+	member := func(key []byte, plain bool) bool {
+		before := seen
 		k, ok := keyIndex(key, plain, topKeys[:], &seen)
 		if !ok {
 			return false
+		}
+		if mark != nil && mark.at < 0 && (k == 0 || k == 1) {
+			mark.at, mark.seen = s.keyAt, before
 		}
 		switch k {
 		case 0: // choices
@@ -90,7 +143,11 @@ func (s *chunkScanner) top(f *chunkFacts) bool {
 			return ok
 		}
 		return s.skip(1)
-	})
+	}
+	if resume {
+		return s.members(member)
+	}
+	return s.object(member)
 }
 
 // choices reads the choices array (or null).
@@ -256,8 +313,15 @@ func (s *chunkScanner) object(member func(key []byte, plain bool) bool) bool {
 	if s.eat('}') {
 		return true
 	}
+	return s.members(member)
+}
+
+// members reads an object's members and its closing '}', from the start
+// of a member (the white space before its key).
+func (s *chunkScanner) members(member func(key []byte, plain bool) bool) bool {
 	for {
 		s.ws()
+		s.keyAt = s.i
 		key, plain, ok := s.str()
 		if !ok {
 			return false
@@ -424,24 +488,25 @@ func (s *chunkScanner) stringOrNull() (raw []byte, plain, ok bool) {
 // v is then its value.
 func (s *chunkScanner) number() (v int, plainFits, ok bool) {
 	neg := s.eat('-')
-	digits := 0
 	switch c := s.peek(); {
 	case c == '0':
 		s.i++
-		digits = 1
+		plainFits = true
 	case '1' <= c && c <= '9':
-		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-			v = v*10 + int(s.b[s.i]-'0')
-			digits++
-			s.i++
-			if digits > 18 {
-				v = 0 // no longer meaningful; keep scanning
-			}
+		// The digits loop works on locals, as str's does.
+		b, i := s.b, s.i
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		s.i = i
+		if plainFits = i-start <= 18; !plainFits {
+			v = 0 // overflowed: not meaningful
 		}
 	default:
 		return 0, false, false
 	}
-	plainFits = digits <= 18
 	if s.eat('.') {
 		plainFits = false
 		if !s.digits() {

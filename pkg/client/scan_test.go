@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -72,7 +73,7 @@ func TestScanChunk(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, ok := scanChunk([]byte(tt.data))
+			got, ok := scanChunk([]byte(tt.data), nil)
 			if got != tt.want || ok != tt.wantOK {
 				t.Errorf("scanChunk(%s) = %+v, %v, want %+v, %v", tt.data, got, ok, tt.want, tt.wantOK)
 			}
@@ -90,7 +91,7 @@ func TestScanChunk(t *testing.T) {
 func TestScanChunkAllocs(t *testing.T) {
 	for _, data := range []string{vllmChunk, vllmLast, openaiLogprobs, sglangStop, completionsText} {
 		b := []byte(data)
-		if n := testing.AllocsPerRun(100, func() { _, _ = scanChunk(b) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _, _ = scanChunk(b, nil) }); n != 0 {
 			t.Errorf("scanChunk(%.40s...) allocates %v times, want 0", data, n)
 		}
 	}
@@ -101,27 +102,11 @@ func TestScanChunkAllocs(t *testing.T) {
 // find no server error in it) to the same facts.
 // Run with: go test -run '^$' -fuzz FuzzChunkScanner -fuzztime 60s ./pkg/client
 func FuzzChunkScanner(f *testing.F) {
-	for _, s := range []string{
-		vllmChunk, vllmLast, vllmReasoning, openaiRole, openaiLogprobs, openaiUsageOnly,
-		sglangChunk, sglangStop, ollamaChunk, completionsText,
-		`{"choices":[{"delta":{"content":"a"}}],"error":null}`,
-		`{"choices":[{"text":"t","finish_reason":null}],"usage":{"prompt_tokens":3,"completion_tokens":1}}`,
-		`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`,
-		`{"choices":[{"delta":{"content":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}}]}`,
-		`{"choices":[{"delta":{"content":null,"reasoning":""}}],"usage":null}`,
-		`{"error":{"message":"boom","code":500}}`,
-		`{"object":"error","message":"vllm says no","code":400}`,
-		`{"choices":[{"delta":{"content":7}}]}`,
-		`{"CHOICES":[{"Text":"a"}],"Usage":{"Prompt_Tokens":1}}`,
-		`{"usage":{"completion_tokens":-12,"prompt_tokens":1.5e3}}`,
-		`{"a":[true,false,null,-0.5e-3,{"b":{}},[]],"choices":[{"text":""}]}`,
-		"{\"choices\":[{\"finish_reason\":\"caf\xc3\"}]}",
-		`null`, `{}`, `[DONE]`, ``,
-	} {
+	for _, s := range scannerSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, ok := scanChunk(data)
+		got, ok := scanChunk(data, nil)
 		if !ok {
 			return // left to encoding/json
 		}
@@ -135,14 +120,130 @@ func FuzzChunkScanner(f *testing.F) {
 	})
 }
 
+// scannerSeeds are the fuzz tests' seed chunks: real servers' shapes and
+// the corners of JSON the scanner must leave to encoding/json.
+var scannerSeeds = [...]string{
+	vllmChunk, vllmLast, vllmReasoning, openaiRole, openaiLogprobs, openaiUsageOnly,
+	sglangChunk, sglangStop, ollamaChunk, completionsText,
+	`{"choices":[{"delta":{"content":"a"}}],"error":null}`,
+	`{"choices":[{"text":"t","finish_reason":null}],"usage":{"prompt_tokens":3,"completion_tokens":1}}`,
+	`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}`,
+	`{"choices":[{"delta":{"content":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}}]}`,
+	`{"choices":[{"delta":{"content":null,"reasoning":""}}],"usage":null}`,
+	`{"error":{"message":"boom","code":500}}`,
+	`{"object":"error","message":"vllm says no","code":400}`,
+	`{"choices":[{"delta":{"content":7}}]}`,
+	`{"CHOICES":[{"Text":"a"}],"Usage":{"Prompt_Tokens":1}}`,
+	`{"usage":{"completion_tokens":-12,"prompt_tokens":1.5e3}}`,
+	`{"a":[true,false,null,-0.5e-3,{"b":{}},[]],"choices":[{"text":""}]}`,
+	"{\"choices\":[{\"finish_reason\":\"caf\xc3\"}]}",
+	`null`, `{}`, `[DONE]`, ``,
+}
+
+// TestChunkPrefix checks that a stream's chunks are read from the end of
+// the members they repeat, and that what is read that way is what a read
+// from the start gives.
+func TestChunkPrefix(t *testing.T) {
+	t.Parallel()
+	const next = `{"id":"chatcmpl-8f3c","object":"chat.completion.chunk","created":1732612345,"model":"meta-llama/Meta-Llama-3-8B-Instruct","choices":[{"index":0,"delta":{"content":" cat"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":512,"total_tokens":514,"completion_tokens":2}}`
+	tests := []struct {
+		name        string
+		first, then string
+		wantPrefix  string // remembered after first
+		resumed     bool   // then is read from the end of the prefix
+	}{
+		{"a stream's next chunk", vllmChunk, next,
+			`{"id":"chatcmpl-8f3c","object":"chat.completion.chunk","created":1732612345,"model":"meta-llama/Meta-Llama-3-8B-Instruct",`, true},
+		{"another stream", vllmChunk, sglangChunk,
+			`{"id":"chatcmpl-8f3c","object":"chat.completion.chunk","created":1732612345,"model":"meta-llama/Meta-Llama-3-8B-Instruct",`, false},
+		// The keys read before the prefix's end are remembered: a key
+		// repeated after it is still left to encoding/json.
+		{"a key repeated after the prefix", `{"object":"x","choices":[]}`, `{"object":"x","object":"y","choices":[]}`,
+			`{"object":"x",`, true},
+		{"white space kept", " {\"id\" : \"a\" ,\n\"usage\":null}", " {\"id\" : \"a\" ,\n\"usage\":{\"prompt_tokens\":1}}",
+			" {\"id\" : \"a\" ,\n", true},
+		{"nothing before choices", `{"choices":[{"text":"a"}]}`, `{"choices":[{"text":"b"}]}`, `{`, true},
+		{"an error is not remembered", `{"id":"a","error":{"message":"boom"}}`, `{"id":"a","choices":[]}`, ``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var p chunkPrefix
+			got1, ok1 := scanChunk([]byte(tt.first), &p)
+			want1, wantOK1 := scanChunk([]byte(tt.first), nil)
+			if got1 != want1 || ok1 != wantOK1 {
+				t.Errorf("first chunk with a prefix = %+v, %v; without = %+v, %v", got1, ok1, want1, wantOK1)
+			}
+			if string(p.b) != tt.wantPrefix {
+				t.Errorf("remembered %q, want %q", p.b, tt.wantPrefix)
+			}
+			if resumed := len(p.b) > 0 && strings.HasPrefix(tt.then, string(p.b)); resumed != tt.resumed {
+				t.Fatalf("the next chunk resumes: %v, want %v", resumed, tt.resumed)
+			}
+			got, ok := scanChunk([]byte(tt.then), &p)
+			want, wantOK := scanChunk([]byte(tt.then), nil)
+			if got != want || ok != wantOK {
+				t.Errorf("next chunk with the prefix = %+v, %v; from its start = %+v, %v", got, ok, want, wantOK)
+			}
+		})
+	}
+}
+
+// FuzzChunkPrefix checks that a chunk read after another, from the end of
+// the members they share, gives what a read from its start gives.
+// Run with: go test -run '^$' -fuzz FuzzChunkPrefix -fuzztime 60s ./pkg/client
+func FuzzChunkPrefix(f *testing.F) {
+	for _, a := range scannerSeeds {
+		for _, b := range []string{vllmChunk, vllmLast, sglangStop, `{"object":"x","object":"y","choices":[]}`} {
+			f.Add([]byte(a), []byte(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, first, then []byte) {
+		var p chunkPrefix
+		scanChunk(first, &p)
+		got, ok := scanChunk(then, &p)
+		want, wantOK := scanChunk(then, nil)
+		if got != want || ok != wantOK {
+			t.Errorf("after %q (prefix %q): scanChunk(%q) = %+v, %v; from its start %+v, %v", first, p.b, then, got, ok, want, wantOK)
+		}
+	})
+}
+
 // BenchmarkScanChunk scans the chunk shapes of real servers, one after
-// another, as a stream's reader does: ns/op is per chunk.
+// another, each read from its start: ns/op is per chunk.
 func BenchmarkScanChunk(b *testing.B) {
 	chunks := [][]byte{[]byte(vllmChunk), []byte(vllmLast), []byte(openaiLogprobs), []byte(sglangChunk), []byte(ollamaChunk), []byte(completionsText)}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, ok := scanChunk(chunks[i%len(chunks)]); !ok {
+		if _, ok := scanChunk(chunks[i%len(chunks)], nil); !ok {
 			b.Fatal("scanChunk gave up on a real server's chunk")
 		}
+	}
+}
+
+// BenchmarkScanStream scans one stream's chunks in order, as a stream's
+// reader does: with the stream's chunkPrefix (the members every chunk
+// repeats are not read again) and, for comparison, without. The chunks
+// are shaped like the simulated engine's with sent timestamps, what the
+// load harness reads. ns/op is per chunk.
+func BenchmarkScanStream(b *testing.B) {
+	chunks := make([][]byte, 64)
+	for i := range chunks {
+		chunks[i] = fmt.Appendf(nil, `{"id":"chatcmpl-sim-123","object":"chat.completion.chunk","created":1796174571,"model":"sim","choices":[{"index":0,"delta":{"content":" tok%d"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":8,"completion_tokens":%d,"total_tokens":%d},"sim_sent_unix_ns":%d}`,
+			i, i+1, i+9, 1796174572026499535+int64(i)*20e6)
+	}
+	for _, withPrefix := range []bool{true, false} {
+		b.Run(fmt.Sprintf("prefix=%v", withPrefix), func(b *testing.B) {
+			var prefix *chunkPrefix
+			if withPrefix {
+				prefix = &chunkPrefix{}
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, ok := scanChunk(chunks[i%len(chunks)], prefix); !ok {
+					b.Fatal("scanChunk gave up on the engine's chunk")
+				}
+			}
+		})
 	}
 }
