@@ -62,7 +62,7 @@ func BenchmarkRead(b *testing.B) {
 			Body:       dog.watch(io.NopCloser(bytes.NewReader(body))),
 		}
 		r := result.Request{TargetOutputTokens: chunks} // as Stream sets it from Call.MaxTokens
-		c.read(ctx, ctx, cancel, res, began, nil, &r)
+		c.read(ctx, ctx, cancel, res, arrivalClock{began: began}, nil, &r)
 		dog.stop()
 		if !r.OK() || len(r.TokenTimes) != chunks {
 			b.Fatalf("read = %d chunks, class %q, err %q, want %d chunks and success", len(r.TokenTimes), r.ErrClass, r.Err, chunks)

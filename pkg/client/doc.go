@@ -42,6 +42,18 @@
 //     do not start TTFC.
 //   - End: when the stream ended ([DONE], end of body, or failure).
 //
+// On Linux, against an http base URL, FirstByte, Headers and TokenTimes
+// are the kernel's receive times of the bytes that completed them
+// (SO_TIMESTAMPNS, read with each recvmsg; recvStamps), not the moments
+// this process got to read them: a token that arrives while the client
+// is busy with others, or waits for a CPU, is stamped when it arrived,
+// and the client's own load does not enter the token times. The kernel
+// reports, per read, the time of the last TCP segment it copied, so bytes
+// that waited in the socket behind later ones take the later time: a
+// stamp is never before the bytes arrived nor after the client read them.
+// Elsewhere (https, other systems) the stamps are taken when the client
+// reads. Sent is always this process's own clock, just before the write.
+//
 // # No SDK client on the wire
 //
 // The requests carry exactly these headers: Accept, Content-Type,

@@ -109,7 +109,7 @@ func TestReadAllocs(t *testing.T) {
 			Body:       io.NopCloser(bytes.NewReader(body)),
 		}
 		r := result.Request{TargetOutputTokens: chunks}
-		c.read(ctx, ctx, cancel, res, began, nil, &r)
+		c.read(ctx, ctx, cancel, res, arrivalClock{began: began}, nil, &r)
 		if !r.OK() || len(r.TokenTimes) != chunks {
 			t.Fatalf("read = %d chunks, class %q, err %q, want %d chunks and success", len(r.TokenTimes), r.ErrClass, r.Err, chunks)
 		}

@@ -107,6 +107,19 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	r.Sent = time.Since(began) // kept if the request is never sent
 	res, err := c.send(ctx, call, began, &r)
 	r.FirstByte = time.Duration(firstByte.Load())
+	clock := arrivalClock{began: began}
+	if err == nil {
+		if kr, ok := res.Body.(kernelRecv); ok {
+			// The answer's first byte and its headers arrived when the
+			// kernel received them, not later when they were read; never
+			// before the request was sent, nor the headers before it.
+			clock.recv = kr
+			if r.FirstByte > 0 {
+				r.FirstByte = max(clock.at(kr.firstByteRecv(), r.FirstByte), r.Sent)
+			}
+			r.Headers = max(clock.at(kr.headerRecv(), r.Headers), r.FirstByte, r.Sent)
+		}
+	}
 	// send returns when the headers arrived or the request failed before
 	// them: either way a launcher waiting on this request can go on.
 	if call.OnAccepted != nil {
@@ -134,7 +147,7 @@ func (c *Client) Stream(ctx context.Context, began time.Time, call Call) result.
 	default:
 		r.HTTPStatus = res.StatusCode
 		res.Body = dog.watch(res.Body)
-		c.read(parent, ctx, stop, res, began, call.OnEvent, &r)
+		c.read(parent, ctx, stop, res, clock, call.OnEvent, &r)
 	}
 	if c.log.Enabled(parent, slog.LevelDebug) {
 		c.log.Debug("request done", "req_seq", r.Seq, "http_status", r.HTTPStatus,
@@ -179,15 +192,73 @@ func (c *Client) requestID(seq int) string {
 	return c.cfg.RunID + "-" + strconv.Itoa(seq)
 }
 
+// kernelRecv is implemented by a response body that knows when the
+// kernel received what was read of the answer (wall-clock Unix ns, 0 when
+// unknown): the wire transport's on Linux (recvStamps).
+type kernelRecv interface {
+	firstByteRecv() int64 // the read that brought the answer's first byte
+	headerRecv() int64    // the read that completed the headers
+	lastRecv() int64      // the latest read of the body
+}
+
+// arrivalClock stamps arrivals as offsets from began on the monotonic
+// clock. With kernel receive times (recv non-nil) a stamp is moved back
+// from the moment the client read the bytes to the moment the kernel
+// received them: how long they waited for this process to be scheduled
+// and to read them is the client's delay, not the server's. The two
+// times are compared on the wall clock, read once with the monotonic one,
+// so only a wall clock step between them could mislead, and maxBackdate
+// bounds that.
+type arrivalClock struct {
+	began time.Time
+	recv  kernelRecv // nil: stamps are when the client reads
+}
+
+// maxBackdate bounds how long before the client's reading a kernel receive
+// time is believed; a longer wait, or a receive time after the reading,
+// means the wall clock was stepped in between, and the reading's own time
+// is used.
+const maxBackdate = 10 * time.Second
+
+// now stamps an event completed by the latest read.
+func (c arrivalClock) now() time.Duration {
+	if c.recv == nil {
+		return time.Since(c.began)
+	}
+	return c.at(c.recv.lastRecv(), -1)
+}
+
+// at returns the offset of kernel receive time k. When k is 0 or not
+// believable it returns read, the client's own stamp, or when read is
+// negative the present.
+func (c arrivalClock) at(k int64, read time.Duration) time.Duration {
+	now := time.Now()
+	if read < 0 {
+		read = now.Sub(c.began)
+	}
+	if k == 0 {
+		return read
+	}
+	back := time.Duration(now.UnixNano() - k)
+	if back < 0 || back > maxBackdate {
+		return read
+	}
+	return min(now.Sub(c.began)-back, read)
+}
+
 // read consumes the event stream of a 2xx response into r.
 //
-// Each event's arrival is stamped as soon as its data is complete (the
-// blank line after it has been read), before its JSON is decoded, so
-// decoding cost never lands in a token time. onEvent, when non-nil, sees
-// every event right after its stamp. The per-chunk storage is sized for
+// Each event's arrival is stamped by clock as soon as its data is complete
+// (the blank line after it has been read), before its JSON is decoded, so
+// decoding cost never lands in a token time; with the kernel's receive
+// times the stamp is when the bytes that completed it reached the machine.
+// Stamps never go back: an event is stamped no earlier than the headers
+// and the event before it. onEvent, when non-nil, sees every event right
+// after its stamp. The per-chunk storage is sized for
 // r.TargetOutputTokens (Call.MaxTokens) content chunks up front.
-func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Response, began time.Time,
+func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Response, clock arrivalClock,
 	onEvent func(time.Duration, []byte), r *result.Request) {
+	began := clock.began
 	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
 	if mt == "application/json" {
 		body := readExcerpt(res.Body, errorBodyLimit)
@@ -212,6 +283,7 @@ func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Resp
 	var readErr error
 	done := false
 	limit := eventLimit(r.TargetOutputTokens)
+	floor := r.Headers // no event is stamped before it
 	for events := 1; ; events++ {
 		data, err := sse.next()
 		if err != nil {
@@ -227,7 +299,8 @@ func (c *Client) read(parent, ctx context.Context, cancel func(), res *http.Resp
 			cancel()
 			break
 		}
-		at := time.Since(began)
+		at := max(clock.now(), floor)
+		floor = at
 		if onEvent != nil {
 			onEvent(at, data)
 		}

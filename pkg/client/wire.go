@@ -37,8 +37,10 @@ import (
 // net/http, since a POST is not resent), request
 // cancellation through the request's context (the connection is closed),
 // 1xx answers skipped, response headers bounded by maxHeaderBytes, chunked,
-// Content-Length and read-until-close bodies, and the httptrace hooks
-// GetConn, GotConn, WroteRequest and GotFirstResponseByte. What it does not:
+// Content-Length and read-until-close bodies, the httptrace hooks
+// GetConn, GotConn, WroteRequest and GotFirstResponseByte, and on Linux
+// the kernel's receive time of every read (recvStamps), which the body
+// hands to the Client for its stamps (kernelRecv). What it does not:
 // proxies (the Client ignores them anyway), TLS, HTTP/2, redirects,
 // compression and retries (a benchmark must see each of these as what it
 // is, not measure it as the server's time).
@@ -70,16 +72,26 @@ func newWireTransport(maxIdle int) *wireTransport {
 // wireConn is one pooled connection.
 type wireConn struct {
 	conn      net.Conn
+	stamps    *recvStamps // reads conn with the kernel's receive times; nil where there are none
 	lim       limitedConn // what br reads from: the connection, bounded while headers are read
 	br        *bufio.Reader
 	addr      string
 	idleSince time.Time
 }
 
+// recvTime is the kernel's receive time of the data of the connection's
+// latest read, Unix ns, or 0 when unknown.
+func (wc *wireConn) recvTime() int64 {
+	if wc.stamps == nil {
+		return 0
+	}
+	return wc.stamps.last
+}
+
 // limitedConn reads from a connection, failing once more than left bytes
 // were asked for while left is bounded (a negative left means no bound).
 type limitedConn struct {
-	conn net.Conn
+	src  io.Reader // the connection, or its recvStamps
 	left int64
 }
 
@@ -91,11 +103,11 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 			return 0, errHeadersTooLong
 		}
 		p = p[:min(int64(len(p)), l.left)]
-		n, err := l.conn.Read(p)
+		n, err := l.src.Read(p)
 		l.left -= int64(n)
 		return n, err
 	}
-	return l.conn.Read(p)
+	return l.src.Read(p)
 }
 
 // RoundTrip sends req, which must be an http request with a body of known
@@ -147,6 +159,7 @@ func (t *wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return fail(err)
 	}
+	firstRecv := wc.recvTime()
 	if trace != nil && trace.GotFirstResponseByte != nil {
 		trace.GotFirstResponseByte()
 	}
@@ -157,7 +170,8 @@ func (t *wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The headers are read: the body is not bounded. What br already holds
 	// of it was counted against the bound, which only headers can reach.
 	wc.lim.left = -1
-	body := &wireBody{t: t, wc: wc, stop: stop, reuse: !res.Close && !req.Close}
+	body := &wireBody{t: t, wc: wc, stop: stop, reuse: !res.Close && !req.Close,
+		firstRecv: firstRecv, headersRecv: wc.recvTime()}
 	switch {
 	case res.Body == http.NoBody || req.Method == http.MethodHead:
 		body.left, body.done = 0, true
@@ -199,7 +213,11 @@ func (t *wireTransport) conn(ctx context.Context, addr string) (wc *wireConn, re
 	if err != nil {
 		return nil, false, 0, err
 	}
-	wc = &wireConn{conn: conn, addr: addr, lim: limitedConn{conn: conn, left: -1}}
+	wc = &wireConn{conn: conn, addr: addr, stamps: newRecvStamps(conn)}
+	wc.lim = limitedConn{src: conn, left: -1}
+	if wc.stamps != nil {
+		wc.lim.src = wc.stamps
+	}
 	wc.br = bufio.NewReaderSize(&wc.lim, wireBufSize)
 	return wc, false, 0, nil
 }
@@ -368,7 +386,16 @@ type wireBody struct {
 	reuse   bool  // the connection may serve another request after the body
 	err     error
 	closed  bool
+
+	// The kernel's receive times (Unix ns, 0 when unknown) of the reads
+	// that brought the answer's first byte, completed its headers, and
+	// of the latest read that returned body bytes (kernelRecv).
+	firstRecv, headersRecv, recv int64
 }
+
+func (b *wireBody) firstByteRecv() int64 { return b.firstRecv }
+func (b *wireBody) headerRecv() int64    { return b.headersRecv }
+func (b *wireBody) lastRecv() int64      { return b.recv }
 
 var errMalformedChunk = errors.New("malformed chunked encoding")
 
@@ -405,11 +432,13 @@ func (b *wireBody) Read(p []byte) (int, error) {
 		case !b.chunked && b.left == 0:
 			// The last bytes of a Content-Length body come with io.EOF,
 			// so a caller that stops at them still frees the connection.
+			b.recv = b.wc.recvTime()
 			b.done = true
 			b.release()
 			return n, io.EOF
 		}
 		if n > 0 {
+			b.recv = b.wc.recvTime()
 			return n, nil
 		}
 	}

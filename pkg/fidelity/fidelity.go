@@ -1,6 +1,7 @@
 // Package fidelity tells whether the client, not the server, limited a
 // benchmark point. A load generator that is short of CPU, or whose
-// goroutines wait to be scheduled, stamps events late and sends requests
+// goroutines wait to be scheduled, sends requests late and (where it
+// cannot read the kernel's receive times, see pkg/client) stamps events
 // late, and reports its own delay as the server's. For each point it
 // records the process's CPU use, the Go scheduler's latency (how long
 // runnable goroutines waited for a CPU, from runtime/metrics), and the

@@ -76,7 +76,9 @@ type Request struct {
 	// FirstByte is when the first byte of the response arrived (httptrace).
 	FirstByte time.Duration
 	// TokenTimes holds the arrival of every content chunk, stamped when the
-	// SSE event was read and before it was decoded. Role-only and empty
+	// SSE event was read and before it was decoded (or, where the client
+	// reads them, the kernel's receive time of the bytes that completed
+	// it; see pkg/client). Role-only and empty
 	// deltas are not content chunks; reasoning text is.
 	TokenTimes []time.Duration
 	// TokensPerChunk holds the number of generated tokens each content chunk
