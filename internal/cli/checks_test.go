@@ -64,9 +64,14 @@ func TestShortPointKeepsServerChecks(t *testing.T) {
 		t.Errorf("prefix_cache = %+v (found %v), want PASS from the point's start and end scrapes", c, ok)
 	}
 
+	// Three samples (six tokens): with one, the decode window is the gap
+	// between two tokens, and a loaded machine that delays the second
+	// token's predecessor (the engine runs in this process) until both
+	// arrive together leaves no window at all (decode_window_overlap
+	// fails, exit 3). Still far shorter than a scrape interval.
 	out = t.TempDir()
 	code, stdout, stderr = runCLI(t, t.Context(), Decode, "--api-base", srv.BaseURL(), "--batch-sizes", "1",
-		"--input-lengths", "64", "--samples-per-length", "1", "--engine-chunk-size", "512", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
+		"--input-lengths", "64", "--samples-per-length", "3", "--engine-chunk-size", "512", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
