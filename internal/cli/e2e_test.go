@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veeksha-go/veeksha/internal/openaitest"
+	"github.com/veeksha-go/veeksha/pkg/autoscan"
 	"github.com/veeksha-go/veeksha/pkg/bench/decode"
 	"github.com/veeksha-go/veeksha/pkg/bench/stress"
 	"github.com/veeksha-go/veeksha/pkg/metrics"
@@ -506,12 +507,19 @@ func TestStressAutoFindsMaxLevelWithinSLO(t *testing.T) {
 		t.Fatalf("no max_level_within_slo in the results:\n%s", stdout)
 	}
 	ratios := map[float64]float64{}
+	throughput := map[float64]float64{} // what the scan's first phase compares
 	for _, p := range res.Results {
 		if p.Goodput != nil {
 			ratios[p.Level] = p.Goodput.Ratio
 		}
+		throughput[p.Level] = p.OutputThroughput
 	}
-	t.Logf("max_level_within_slo %v, search %+v, goodput by level %v", *res.MaxLevelWithinSLO, *res.SLOSearch, ratios)
+	stop := autoscan.StopReason("")
+	if res.AutoPlan != nil {
+		stop = res.AutoPlan.Phase1Stop
+	}
+	t.Logf("max_level_within_slo %v, search %+v, goodput by level %v; first phase stopped: %s, output tok/s by level %v",
+		*res.MaxLevelWithinSLO, *res.SLOSearch, ratios, stop, throughput)
 	if m := *res.MaxLevelWithinSLO; m < 7 || m > 9 {
 		t.Errorf("max_level_within_slo %v, want 8 (±1 on a loaded machine); search %+v, goodput by level %v", m, res.SLOSearch, ratios)
 	}
