@@ -21,8 +21,10 @@ import (
 // validation.json, and the run still passes (exit 0).
 func TestServerChecksSkipWithoutMetrics(t *testing.T) {
 	t.Parallel()
+	// 10 ms between tokens: the decode lasts longer than the stalls of a
+	// loaded CI machine, which would give every token one receive time.
 	srv := openaitest.NewFunc(t, func(openaitest.Received) openaitest.Script {
-		return openaitest.Script{TTFT: 2 * time.Millisecond, Gap: time.Millisecond}
+		return openaitest.Script{TTFT: 2 * time.Millisecond, Gap: 10 * time.Millisecond}
 	})
 	out := t.TempDir()
 	code, stdout, stderr := runCLI(t, t.Context(), Decode, "--api-base", srv.URL, "--batch-sizes", "2",
@@ -64,14 +66,15 @@ func TestShortPointKeepsServerChecks(t *testing.T) {
 		t.Errorf("prefix_cache = %+v (found %v), want PASS from the point's start and end scrapes", c, ok)
 	}
 
-	// Three samples (six tokens): with one, the decode window is the gap
-	// between two tokens, and a loaded machine that delays the second
-	// token's predecessor (the engine runs in this process) until both
-	// arrive together leaves no window at all (decode_window_overlap
-	// fails, exit 3). Still far shorter than a scrape interval.
+	// Twenty samples (40 tokens, about 0.26 s of decoding): tokens that
+	// wait in the client's socket get one receive time, so a decode
+	// shorter than a stall of the loaded CI machine (the client's
+	// scheduler latency reached 29 ms there, longer than the 6 tokens this
+	// test once asked for) has no window at all (decode_window_overlap
+	// fails, exit 3). Still shorter than a scrape interval.
 	out = t.TempDir()
 	code, stdout, stderr = runCLI(t, t.Context(), Decode, "--api-base", srv.BaseURL(), "--batch-sizes", "1",
-		"--input-lengths", "64", "--samples-per-length", "3", "--engine-chunk-size", "512", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
+		"--input-lengths", "64", "--samples-per-length", "20", "--engine-chunk-size", "512", "--output-dir", out, "--quiet", "--max-client-lag", "10s")
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
