@@ -2,10 +2,10 @@ package client
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,19 +37,18 @@ func TestTokenTimesAreKernelReceiveTimes(t *testing.T) {
 		if _, err := readRawRequest(bufio.NewReader(conn)); err != nil {
 			return
 		}
-		event := func(i int, finish string) string {
-			e := fmt.Sprintf("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d\"},\"finish_reason\":%s}]}\n\n", i, finish)
-			return fmt.Sprintf("%x\r\n%s\r\n", len(e), e)
-		}
-		_, _ = io.WriteString(conn, sseHead+"Transfer-Encoding: chunked\r\n\r\n"+event(1, "null"))
+		// The stream's three events (two tokens, [DONE]), each sent as
+		// one HTTP chunk at its own time.
+		events := strings.SplitAfter(sseTokens(2), "\n\n")
+		chunk := func(e string) string { return hexSize(len(e)) + "\r\n" + e + "\r\n" }
+		_, _ = io.WriteString(conn, sseHead+"Transfer-Encoding: chunked\r\n\r\n"+chunk(events[0]))
 		time.Sleep(10 * time.Millisecond)
 		secondSent <- time.Now()
-		_, _ = io.WriteString(conn, event(2, `"length"`))
+		_, _ = io.WriteString(conn, chunk(events[1]))
 		// [DONE] after the client read the second token: sent while it
 		// waits, the two would share one receive time (see recvStamps).
 		time.Sleep(2 * busy)
-		done := "data: [DONE]\n\n"
-		_, _ = io.WriteString(conn, fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(done), done))
+		_, _ = io.WriteString(conn, chunk(events[2])+"0\r\n\r\n")
 	}()
 
 	c, err := New(Config{BaseURL: "http://" + ln.Addr().String() + "/v1", Model: "m"})
